@@ -62,4 +62,4 @@ def core_rows(django_db_setup, django_db_blocker):
         try:
             yield rows
         finally:
-            rows.truncate_all()
+            rows.delete_all()

@@ -68,5 +68,8 @@ class CoreRows:
     def execute(self, query: str, params=None):
         return self.conn.execute(query, params)
 
-    def truncate_all(self) -> None:
-        self.conn.execute("TRUNCATE " + ", ".join(FIXTURE_TABLES) + " CASCADE")
+    def delete_all(self) -> None:
+        # DELETE, not TRUNCATE: the test's own read transaction on the core alias may still
+        # hold a share lock that TRUNCATE would wait on forever.
+        for table in ("client_payment_mode", "client_ep_mappings_configuration", *FIXTURE_TABLES):
+            self.conn.execute(f"DELETE FROM {table}")
