@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "core_legacy",
     "enhancements.platform",
+    "enhancements.events",
 ]
 
 MIDDLEWARE = [

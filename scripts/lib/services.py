@@ -135,7 +135,32 @@ def ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def create_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def up(state_path: Path, database: str) -> None:
+    for key, value in up_env(state_path, database).items():
+        print(f"export {key}='{value}'")
+
+
+def up_env(state_path: Path, database: str) -> dict[str, str]:
+    """Find or start both services; returns DATABASE_URL and REDIS_URL."""
     state: dict = {"started": []}
     exports: dict[str, str] = {}
     if os.environ.get("DATABASE_URL"):
@@ -164,8 +189,7 @@ def up(state_path: Path, database: str) -> None:
 
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state))
-    for key, value in exports.items():
-        print(f"export {key}='{value}'")
+    return exports
 
 
 def down(state_path: Path) -> None:
