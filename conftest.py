@@ -63,3 +63,12 @@ def core_rows(django_db_setup, django_db_blocker):
             yield rows
         finally:
             rows.delete_all()
+
+
+@pytest.fixture
+def celery_worker(django_db_setup):
+    """A real Celery worker process for this test (use with django_db(transaction=True))."""
+    from tests.celery_worker import running_celery_worker
+
+    with running_celery_worker() as proc:
+        yield proc

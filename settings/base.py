@@ -51,6 +51,12 @@ INSTALLED_APPS = [
     "core_legacy",
     "enhancements.platform",
     "enhancements.events",
+    "enhancements.changefeed",
+    "enhancements.webhooks",
+    "enhancements.refunds",
+    "enhancements.reconciliation",
+    "enhancements.fees",
+    "enhancements.compliance",
 ]
 
 MIDDLEWARE = [
@@ -145,8 +151,11 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "enhancements.platform.merchant_auth.MerchantKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 SPECTACULAR_SETTINGS = {

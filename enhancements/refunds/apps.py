@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RefundsConfig(AppConfig):
+    name = "enhancements.refunds"
+    label = "refunds"
+    verbose_name = "Refunds"
