@@ -175,3 +175,19 @@ LOGGING = {
 
 # Demo operator created by `./scripts/run` (manage.py ensure_demo_operator).
 DEMO_OPERATOR_USERNAME = env("DEMO_OPERATOR_USERNAME", "operator")
+
+# --- Encryption at rest (webhook secrets and other sensitive values) ---------------
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). Production
+# requires them; elsewhere a key is derived from SECRET_KEY so the demo works.
+FERNET_KEYS = [k.strip() for k in env("FERNET_KEYS", "").split(",") if k.strip()]
+
+# --- Outbound HTTP to merchants ---------------------------------------------------------
+# Networks a webhook may be delivered to although private/loopback (dev and tests only).
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = [n.strip() for n in env("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", "").split(",") if n.strip()]
+
+# --- Core gateway API (refund execution etc.) -------------------------------------------
+CORE_GATEWAY_URL = env("CORE_GATEWAY_URL", "http://127.0.0.1:8765")
+CORE_GATEWAY_API_KEY = env("CORE_GATEWAY_API_KEY", "local-simulator-key")
+CORE_GATEWAY_TIMEOUT_S = float(env("CORE_GATEWAY_TIMEOUT_S", "10"))
+# Shared secret the core gateway signs its callbacks to us with (HMAC-SHA256).
+CORE_CALLBACK_SECRET = env("CORE_CALLBACK_SECRET", "local-callback-secret")

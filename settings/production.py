@@ -10,7 +10,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .base import DATABASES, DEBUG, INSECURE_DEFAULT_SECRET_KEY, SECRET_KEY, env
+from .base import DATABASES, DEBUG, FERNET_KEYS, INSECURE_DEFAULT_SECRET_KEY, SECRET_KEY
 from .databases import core_options_are_read_only
 
 if DEBUG:
@@ -24,6 +24,8 @@ if not core_options_are_read_only(DATABASES["core"]):
         "Production settings refuse to start: the core connection is not read-only "
         "(CORE_DATABASE_URL must not override default_transaction_read_only)."
     )
+if not FERNET_KEYS:
+    raise ImproperlyConfigured("Production settings refuse to start without FERNET_KEYS (encryption at rest).")
 CORE_REQUIRE_READ_ONLY_SESSION = True
 ENVIRONMENT = "production"
 

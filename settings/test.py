@@ -13,3 +13,5 @@ for _alias in ("default", "core"):
     DATABASES[_alias]["NAME"] = TEST_DATABASE_NAME
     DATABASES[_alias]["CONN_MAX_AGE"] = 0
 CELERY_TASK_ALWAYS_EAGER = False
+# Deliveries in tests go to local receivers on loopback.
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8", "::1/128"]
