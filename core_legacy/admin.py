@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.utils.html import format_html
 
@@ -31,6 +32,16 @@ class ReadOnlyLegacyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # Django opens a write transaction (router.db_for_write) before checking permissions
+    # on POSTs; answer 403 first so nothing ever asks for a core write.
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied("The payment core is read-only.")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("The payment core is read-only.")
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request, obj=None):
         fields = []
