@@ -364,4 +364,7 @@ def seed_core(
         result.transactions = copy_rows(conn, "transaction_detail", TXN_COLUMNS, rows_with_side_effects())
         result.settlements = copy_rows(conn, "settlement_data_t", SETTLEMENT_COLUMNS, settlements)
         result.refund_requests = copy_rows(conn, "refund_request_from_client", REFUND_REQUEST_COLUMNS, refund_requests)
+        # The real core's autovacuum keeps planner statistics fresh; do the same after a bulk load.
+        for table in ("transaction_detail", "settlement_data_t", "refund_request_from_client", "client_data_table"):
+            conn.execute(f"ANALYZE {table}")
     return result
