@@ -124,9 +124,16 @@ def with_database(url: str, name: str) -> str:
 
 
 def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist yet."""
     import psycopg
     from psycopg import sql
 
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise SystemExit(f"cannot connect to PostgreSQL: {exc}")
     name = url.rsplit("/", 1)[1].split("?", 1)[0]
     admin_url = with_database(url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -173,8 +180,7 @@ def up_env(state_path: Path, database: str) -> dict[str, str]:
         uri, pg_state = start_embedded_postgres()
         state["started"].append(pg_state)
         exports["DATABASE_URL"] = with_database(uri, database)
-    if not os.environ.get("DATABASE_URL"):
-        ensure_database(exports["DATABASE_URL"])
+    ensure_database(exports["DATABASE_URL"])
 
     if os.environ.get("REDIS_URL"):
         exports["REDIS_URL"] = os.environ["REDIS_URL"]
