@@ -114,3 +114,10 @@ def test_seed_command_shows_progress_and_summary(core_rows, capsys):
     out, err = capsys.readouterr()
     assert "1,000/1,000 transactions" in err
     assert "seeded 4 clients, 1,000 transactions" in out
+
+
+def test_seed_if_empty_leaves_a_populated_core_alone(core_rows, capsys):
+    core_rows.transaction(txn_id="EXISTING")
+    call_command("seed_core", "--if-empty", "--transactions", "50")
+    assert "nothing seeded" in capsys.readouterr().out
+    assert core_rows.execute("SELECT count(*) FROM transaction_detail").fetchone()[0] == 1

@@ -18,8 +18,10 @@ stamp=".venv/.requirements.sha256"
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[bootstrap] installing requirements.txt" >&2
-  .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip >&2
-  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt >&2
+  # (grep drops this machine's noisy "Location ... is ignored" pip warnings)
+  .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+  .venv/bin/python -c "import django, celery, psycopg, rest_framework" || { echo "[bootstrap] requirements did not install" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

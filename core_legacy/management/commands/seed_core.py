@@ -18,10 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=90)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--end-date", type=dt.date.fromisoformat, default=None, help="last day (default today)")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing when the core already has transactions")
 
     def handle(self, *args, **o):
         if settings.ENVIRONMENT == "production":
             raise CommandError("seed_core refuses to run with production settings.")
+        if o["if_empty"]:
+            from core_legacy.models import TransactionDetail
+
+            if TransactionDetail.objects.exists():
+                self.stdout.write("core already has transactions; nothing seeded")
+                return
         started = time.monotonic()
 
         def progress(done: int, total: int) -> None:
