@@ -18,10 +18,15 @@ stamp=".venv/.requirements.sha256"
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[bootstrap] installing requirements.txt" >&2
-  # (grep drops this machine's noisy "Location ... is ignored" pip warnings)
-  .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-  .venv/bin/python -c "import django, celery, psycopg, rest_framework" || { echo "[bootstrap] requirements did not install" >&2; exit 1; }
+  pip_log="$(mktemp)"
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt; } >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2; rm -f "$pip_log"
+    echo "[bootstrap] pip install -r requirements.txt failed" >&2; exit 1
+  fi
+  # drop pip's noise about local index locations this machine does not have
+  grep -v "is ignored: it is neither" "$pip_log" >&2 || true
+  rm -f "$pip_log"
   echo "$want" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
