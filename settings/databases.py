@@ -22,6 +22,17 @@ def _with_options(config: dict, *extra: str) -> dict:
     return config
 
 
+def _socket_host_to_host(config: dict) -> dict:
+    """`postgresql://u@/db?host=/run/dir` (a Unix socket, as the embedded server gives)
+    arrives in OPTIONS; Django and our own conninfo builders read HOST."""
+    options = config.get("OPTIONS") or {}
+    if not config.get("HOST") and options.get("host"):
+        config["HOST"] = options.pop("host")
+    if not config.get("PORT") and options.get("port"):
+        config["PORT"] = options.pop("port")
+    return config
+
+
 def build_databases(
     *,
     database_url: str,
@@ -30,12 +41,12 @@ def build_databases(
     core_schema: str,
     conn_max_age: int = 60,
 ) -> dict:
-    default = dj_database_url.parse(database_url, conn_max_age=conn_max_age, conn_health_checks=True)
+    default = _socket_host_to_host(dj_database_url.parse(database_url, conn_max_age=conn_max_age, conn_health_checks=True))
     # Enhancement tables are created in their own schema; `public` stays on the path
     # only so that extensions installed there keep working.
     _with_options(default, f"-c search_path={enhancement_schema},public")
 
-    core = dj_database_url.parse(core_database_url, conn_max_age=conn_max_age, conn_health_checks=True)
+    core = _socket_host_to_host(dj_database_url.parse(core_database_url, conn_max_age=conn_max_age, conn_health_checks=True))
     _with_options(core, f"-c search_path={core_schema}", READ_ONLY_OPTION)
     # Tests create no separate database for `core`: conftest points both aliases at one
     # prepared database (see tests/conftest.py), as production does.

