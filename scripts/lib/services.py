@@ -118,6 +118,12 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+def database_name(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lstrip("/")
+
+
 def ensure_database(url: str) -> None:
     """Create the database named in `url` if it does not exist yet."""
     import psycopg
@@ -129,7 +135,7 @@ def ensure_database(url: str) -> None:
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
             raise SystemExit(f"cannot connect to PostgreSQL: {exc}")
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = database_name(url)
     admin_url = with_database(url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -141,7 +147,7 @@ def create_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = database_name(url)
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -151,7 +157,7 @@ def drop_database(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    name = database_name(url)
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
