@@ -24,3 +24,4 @@ class PlatformConfig(AppConfig):
 
     def ready(self) -> None:
         pre_migrate.connect(ensure_enhancement_schema, dispatch_uid="platform.ensure_enhancement_schema")
+        from . import schema  # noqa: F401  (registers the OpenAPI auth scheme)
