@@ -1,0 +1,1 @@
+"""Streaming writers for regulatory report files (CSV, JSON, XML). See writers.py."""
