@@ -1,0 +1,96 @@
+"""The core transactions a run looks at, as one relation `recon_core` on the `default`
+connection, with the columns matching needs already translated in SQL:
+
+- amounts rounded to the paisa (`round(x::numeric, 2)`: core money is float8),
+- `paid`: the core status as 'money moved or not', the same precedence as
+  core_legacy.conversions.normalise_status (a known sabpaisa_resp_code wins over the word),
+- `expected_net`: amount minus the core row's own charges (convcharges + ep_charges + gst;
+  conv_gst / endpoint_gst are the breakdown of gst, not extra deductions),
+- `trans_day`: the India calendar date (core timestamps are naive India time).
+
+Same database (the default, as in production): a temporary table filled by one
+INSERT ... SELECT from the core table. Core elsewhere: the window is COPied out of `core`
+into the same temporary table (core_legacy.sql's contract). The SQL after that is identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection, connections
+
+from core_legacy.sql import core_is_same_database, core_table
+
+PAID_CODES = ("0000", "0800", "0600", "0700")
+UNPAID_CODES = ("0100", "0200", "0300", "0400")
+PAID_WORDS = ("SUCCESS", "SUCCESSFUL", "SUCCESSFULL", "PAID", "SETTLED", "REFUNDINITIATED", "REFUNDED")
+
+
+def _codes(values) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# A known code decides (digits, at most four, left-padded like normalise_status); else the word.
+_CODE = "CASE WHEN length(btrim(sabpaisa_resp_code)) <= 4 THEN lpad(btrim(sabpaisa_resp_code), 4, '0') END"
+PAID_SQL = f"""CASE
+    WHEN {_CODE} IN ({_codes(PAID_CODES)}) THEN true
+    WHEN {_CODE} IN ({_codes(UNPAID_CODES)}) THEN false
+    ELSE upper(regexp_replace(coalesce(status, ''), '[[:space:]_-]', '', 'g')) IN ({_codes(PAID_WORDS)})
+END"""
+
+COLUMNS = (
+    "txn_id", "trans_date", "trans_day", "client_id", "client_code", "payment_mode", "bank_txn_id", "pg_txn_id",
+    "client_txn_id", "settlement_utr", "amount", "expected_net", "paid",
+)  # fmt: skip
+
+SELECT_SQL = f"""
+SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code, payment_mode,
+       nullif(btrim(bank_txn_id), '') AS bank_txn_id, nullif(btrim(pg_txn_id), '') AS pg_txn_id,
+       nullif(btrim(client_txn_id), '') AS client_txn_id, nullif(btrim(settlement_utr), '') AS settlement_utr,
+       round(coalesce(paid_amount, act_amount)::numeric, 2) AS amount,
+       round(coalesce(paid_amount, act_amount)::numeric, 2) - round(coalesce(convcharges, 0)::numeric, 2)
+         - round(coalesce(ep_charges, 0)::numeric, 2) - round(coalesce(gst, 0)::numeric, 2) AS expected_net,
+       {PAID_SQL} AS paid
+FROM {{table}}
+WHERE trans_date >= '{{start}}'::timestamp AND trans_date < '{{end}}'::timestamp
+"""
+
+
+def prepare_core_window(*, start: dt.date, end: dt.date) -> str:
+    """Create `recon_core` for India dates [start, end) on `default`; returns how it was made."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relkind FROM pg_class WHERE relname = 'recon_core' AND relpersistence = 't' AND pg_table_is_visible(oid)"
+        )
+        existing = cursor.fetchone()
+        if existing:
+            cursor.execute("DROP VIEW recon_core" if existing[0] == "v" else "DROP TABLE recon_core")
+        if core_is_same_database():
+            # Materialised once: the matching scans the window several times, and reading
+            # computed columns is far cheaper than re-evaluating them (the status CASE, the
+            # expected net) in every join.
+            sql = SELECT_SQL.format(table=core_table("transaction_detail"), start=start.isoformat(), end=end.isoformat())
+            cursor.execute(f"CREATE TEMPORARY TABLE recon_core ON COMMIT DROP AS {sql}")
+            cursor.execute("ANALYZE recon_core")
+            return "selected"
+        _copy_window_from_core(cursor, start=start, end=end)
+        return "copied"
+
+
+def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date) -> None:
+    # Core in another database: stream the window out of `core` and into a temp table.
+    cursor.execute(
+        """CREATE TEMPORARY TABLE recon_core (
+            txn_id text, trans_date timestamp, trans_day date, client_id int, client_code text, payment_mode text,
+            bank_txn_id text, pg_txn_id text, client_txn_id text, settlement_utr text,
+            amount numeric, expected_net numeric, paid boolean) ON COMMIT DROP"""
+    )
+    source = connections["core"]
+    source.ensure_connection()
+    select = SELECT_SQL.format(table="transaction_detail", start=start.isoformat(), end=end.isoformat())
+    with source.connection.cursor() as src, src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
+        f"COPY recon_core ({', '.join(COLUMNS)}) FROM STDIN"
+    ) as into:
+        for block in out:
+            into.write(block)
+    cursor.execute("ANALYZE recon_core")

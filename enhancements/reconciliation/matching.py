@@ -1,0 +1,297 @@
+"""Set-based matching of one file's staged lines against the core window (`recon_core`).
+
+Every step is one SQL statement over whole sets; nothing loops over rows in Python.
+
+1. Rules in priority order. Each pairs still-unpaired lines with still-unpaired core rows
+   by its reference, within its source / payment-mode filters, and writes the pairs to
+   transaction_recon_table with the rule's id (the first rule that matches wins):
+   - one_to_one: a line's reference finds exactly one core row; when several lines carry
+     the reference of one core row, the first line (by line number) pairs. The pair is
+     then checked: STATUS (file paid vs core paid), AMOUNT (outside the rule's tolerance),
+     DATE (beyond the rule's drift), FEE (file net vs core expected net, only when the
+     file carries fee information), in that order; the first failing check is its type.
+     Lines and core rows that both say 'no money moved' match without amount checks.
+   - one_to_many: one line settles every core row carrying its reference (typically a
+     UTR); it matches only when the line's net equals the sum of their expected net
+     within tolerance.
+   - many_to_one: several lines carry one core row's reference; they match only when
+     their amounts add up to the core amount within tolerance.
+2. Unpaired lines: DUPLICATE when another line with the same reference was paired or
+   the reference names several core rows, otherwise MISSING_IN_SYSTEM.
+3. Paid core rows in the file's date window that no line (of any run) claimed:
+   MISSING_IN_BANK, when some applicable rule covers their payment mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+from django.db import connection
+
+from .models import ReconciliationRule, ReconResult, SettlementEntry
+
+ENTRIES = connection.ops.quote_name(SettlementEntry._meta.db_table)
+RESULTS = connection.ops.quote_name(ReconResult._meta.db_table)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleSpec:
+    id: int
+    kind: str
+    reference: str
+    tol_abs: Decimal
+    tol_pct: Decimal
+    drift_days: int
+    fee_tol: Decimal
+    payment_modes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rule: ReconciliationRule) -> RuleSpec:
+        return cls(rule.pk, rule.kind, rule.reference, rule.amount_tolerance_abs, rule.amount_tolerance_pct,
+                   rule.date_drift_days, rule.fee_tolerance_abs, tuple(rule.payment_modes or ()))  # fmt: skip
+
+
+def _allowed(value_sql: str) -> str:
+    # Tolerance: the larger of the absolute and the percentage allowance.
+    return f"greatest(%(tol_abs)s::numeric, abs({value_sql}) * %(tol_pct)s::numeric / 100)"
+
+
+def _mode_filter(rule: RuleSpec) -> str:
+    return "AND c.payment_mode = ANY(%(modes)s)" if rule.payment_modes else ""
+
+
+def _params(rule: RuleSpec, run_id: int, file_id: int) -> dict:
+    return {"run": run_id, "file": file_id, "rule": rule.id, "tol_abs": rule.tol_abs, "tol_pct": rule.tol_pct,
+            "drift": rule.drift_days, "fee_tol": rule.fee_tol, "modes": list(rule.payment_modes)}  # fmt: skip
+
+
+_UNPAIRED_LINE = f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.entry_id = e.id)"
+_UNPAIRED_CORE = (
+    f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.txn_id = c.txn_id "
+    "AND r.trans_date = c.trans_date AT TIME ZONE %(tz)s)"
+)
+_INSERT = f"""INSERT INTO {RESULTS} (run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id,
+    outcome, mismatch_type, file_amount, core_amount, file_net, expected_net)"""
+
+
+def _one_to_one(rule: RuleSpec, first_rule: bool) -> list[str]:
+    """Two statements. Lines whose reference is unique in the file pair directly (a hash join,
+    no sort); the few lines sharing a reference pair first-line-first. References that name
+    several core rows pair nothing (the leftover step reports them as DUPLICATE)."""
+    ref = rule.reference
+    guard = "" if first_rule else f"AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}"
+    check = f"""CASE
+        WHEN (e.status IS DISTINCT FROM 'FAILED') <> c.paid THEN 'STATUS'
+        WHEN NOT c.paid THEN NULL
+        WHEN abs(e.amount - c.amount) > {_allowed('c.amount')} THEN 'AMOUNT'
+        WHEN e.txn_date IS NOT NULL AND abs(e.txn_date - c.trans_day) > %(drift)s THEN 'DATE'
+        WHEN e.has_fee_info AND abs(e.net - c.expected_net) > %(fee_tol)s THEN 'FEE'
+    END"""
+    columns = f"""%(run)s, e.id, e.line_no, c.txn_id, c.trans_date AT TIME ZONE %(tz)s, c.client_id, c.client_code,
+           %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
+    base = f"""FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+        WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard}
+          AND NOT EXISTS (SELECT 1 FROM recon_core_dups d WHERE d.ref = e.{ref})"""
+    prepare = [
+        "DROP TABLE IF EXISTS recon_line_dups, recon_core_dups",
+        f"""CREATE TEMPORARY TABLE recon_line_dups ON COMMIT DROP AS
+        SELECT e.{ref} AS ref FROM {ENTRIES} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
+        GROUP BY e.{ref} HAVING count(*) > 1""",
+        f"""CREATE TEMPORARY TABLE recon_core_dups ON COMMIT DROP AS
+        SELECT c.{ref} AS ref FROM recon_core c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
+        "ANALYZE recon_line_dups",
+        "ANALYZE recon_core_dups",
+    ]
+    # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
+    names = ("run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id, "
+             "mismatch_type, file_amount, core_amount, file_net, expected_net")
+    outer = names.replace("mismatch_type,", "CASE WHEN mismatch_type IS NULL THEN 'MATCHED' ELSE 'MISMATCHED' END, mismatch_type,")
+    unique_lines = f"""{_INSERT} SELECT {outer} FROM (
+        SELECT {columns} {base} AND NOT EXISTS (SELECT 1 FROM recon_line_dups d WHERE d.ref = e.{ref}) OFFSET 0
+    ) AS r_all ({names})"""
+    shared_lines = f"""{_INSERT} SELECT {outer} FROM (
+        SELECT {columns}, row_number() OVER (PARTITION BY c.txn_id, c.trans_date ORDER BY e.line_no)
+        {base} AND EXISTS (SELECT 1 FROM recon_line_dups d WHERE d.ref = e.{ref})
+    ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""
+    return [*prepare, unique_lines, shared_lines]
+
+
+def _one_to_many(rule: RuleSpec) -> str:
+    # The reference names a batch; a batch whose expected net does not add up to the line's
+    # net is still claimed by the line (it is the batch's only line) but as an AMOUNT mismatch.
+    ref = rule.reference
+    return f"""WITH cand AS (
+        SELECT e.id, e.line_no, e.net, e.{ref} AS ref, c.txn_id, c.trans_date, c.client_id, c.client_code,
+               c.expected_net
+        FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+        WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
+          {_mode_filter(rule)} AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}
+    ), lines AS (
+        SELECT ref FROM cand GROUP BY ref HAVING count(DISTINCT id) = 1
+    ), grp AS (
+        SELECT cand.id, sum(cand.expected_net) AS total,
+               abs(sum(cand.expected_net) - cand.net) <= {_allowed('cand.net')} AS fits
+        FROM cand JOIN lines USING (ref) GROUP BY cand.id, cand.net
+    )
+    {_INSERT}
+    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date AT TIME ZONE %(tz)s, client_id, client_code, %(rule)s,
+           CASE WHEN grp.fits THEN 'MATCHED' ELSE 'MISMATCHED' END, CASE WHEN grp.fits THEN NULL ELSE 'AMOUNT' END,
+           cand.net, grp.total, cand.net, grp.total
+    FROM cand JOIN grp USING (id)"""
+
+
+def _many_to_one(rule: RuleSpec) -> str:
+    ref = rule.reference
+    return f"""WITH cand AS (
+        SELECT e.id, e.line_no, e.amount, e.net, c.txn_id, c.trans_date, c.client_id, c.client_code,
+               c.amount AS core_amount, c.expected_net, count(*) OVER (PARTITION BY e.id) AS core_rows
+        FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+        WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
+          AND EXISTS (SELECT 1 FROM (SELECT {ref} AS ref FROM {ENTRIES} WHERE file_id = %(file)s AND {ref} IS NOT NULL
+                                     GROUP BY {ref} HAVING count(*) > 1) d WHERE d.ref = e.{ref})
+          {_mode_filter(rule)} AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}
+    ), fit AS (
+        SELECT txn_id, trans_date FROM cand WHERE core_rows = 1
+        GROUP BY txn_id, trans_date, core_amount
+        HAVING count(*) > 1 AND abs(sum(amount) - core_amount) <= {_allowed('core_amount')}
+    )
+    {_INSERT}
+    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date AT TIME ZONE %(tz)s, client_id, client_code, %(rule)s,
+           'MATCHED', NULL, cand.amount, core_amount, cand.net, expected_net
+    FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
+
+
+def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) -> dict[int, int]:
+    """Pair lines with core rows, rule by rule. Returns {rule id: pairs written}."""
+    written: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for position, rule in enumerate(rules):
+            written[rule.id] = 0
+            # A reference no line of this file carries cannot pair anything: skip its scans.
+            cursor.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {ENTRIES} WHERE file_id = %s AND {rule.reference} IS NOT NULL)", [file_id]
+            )
+            if not cursor.fetchone()[0]:
+                continue
+            if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
+                statements = _one_to_one(rule, first_rule=position == 0)
+            elif rule.kind == ReconciliationRule.Kind.ONE_TO_MANY:
+                statements = [_one_to_many(rule)]
+            else:
+                statements = [_many_to_one(rule)]
+            params = {**_params(rule, run_id, file_id), "tz": tz}
+            for sql in statements:
+                cursor.execute(sql, params if "%(" in sql else None)
+                if sql.lstrip().startswith("INSERT"):
+                    written[rule.id] += cursor.rowcount
+            if written[rule.id] > 10_000:
+                # The next rules' "still unpaired" anti-joins need to know the table grew.
+                cursor.execute(f"ANALYZE {RESULTS}")
+    return written
+
+
+def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_references: list[str]) -> None:
+    """Mismatches for unpaired lines (DUPLICATE / MISSING_IN_SYSTEM) into recon_new_mismatches.
+
+    `unique_references` (those of one_to_one rules) should name one core row; a line whose
+    such reference names several is a DUPLICATE in the system.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS recon_leftover, recon_duplicate")
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE recon_leftover ON COMMIT DROP AS
+            SELECT e.* FROM {ENTRIES} e
+            WHERE e.file_id = %(file)s AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.entry_id = e.id)""",
+            {"file": file_id, "run": run_id},
+        )
+        cursor.execute("CREATE TEMPORARY TABLE recon_duplicate (entry_id bigint, detail text) ON COMMIT DROP")
+        for ref in references:
+            # Another line with this reference was paired in this run.
+            cursor.execute(
+                f"""INSERT INTO recon_duplicate
+                SELECT DISTINCT ON (l.id) l.id, 'same ' || %(ref)s || ' as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
+                FROM recon_leftover l JOIN {ENTRIES} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
+                JOIN {RESULTS} r ON r.run_id = %(run)s AND r.entry_id = e.id
+                WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no""",
+                {"file": file_id, "run": run_id, "ref": ref},
+            )
+            if ref not in unique_references:
+                continue
+            # The reference names several core transactions: it cannot identify one.
+            cursor.execute(
+                f"""INSERT INTO recon_duplicate
+                SELECT l.id, %(ref)s || ' ' || l.{ref} || ' names ' || count(*) || ' core transactions'
+                FROM recon_leftover l JOIN recon_core c ON c.{ref} = l.{ref}
+                WHERE l.{ref} IS NOT NULL GROUP BY l.id, l.{ref} HAVING count(*) > 1""",
+                {"ref": ref},
+            )
+        cursor.execute(
+            """INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+                   rule_id, amount, file_amount, core_amount, detail)
+            SELECT CASE WHEN d.detail IS NULL THEN 'MISSING_IN_SYSTEM' ELSE 'DUPLICATE' END || ':line:' || l.line_no,
+                   CASE WHEN d.detail IS NULL THEN 'MISSING_IN_SYSTEM' ELSE 'DUPLICATE' END,
+                   l.id, l.line_no, NULL, NULL, NULL, NULL, l.amount, l.amount, NULL,
+                   coalesce(d.detail, 'no core transaction carries this line''s reference')
+            FROM recon_leftover l
+            LEFT JOIN (SELECT DISTINCT ON (entry_id) entry_id, detail FROM recon_duplicate ORDER BY entry_id) d
+              ON d.entry_id = l.id"""
+        )
+
+
+def stage_pair_mismatches(*, run_id: int) -> None:
+    # One mismatch per line and type: a one_to_many line that disagrees with its batch is
+    # one AMOUNT mismatch, not one per transaction of the batch.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+                   rule_id, amount, file_amount, core_amount, detail)
+            SELECT g.kind || ':line:' || g.line_no || coalesce(':' || g.txn_id, ''), g.kind, g.entry_id, g.line_no,
+                   g.txn_id, g.client_id, g.client_code, g.rule_id,
+                   CASE g.kind WHEN 'AMOUNT' THEN abs(g.file_amount - g.core_amount)
+                        WHEN 'FEE' THEN abs(g.file_net - g.expected_net) ELSE g.file_amount END,
+                   g.file_amount, g.core_amount,
+                   CASE g.kind
+                     WHEN 'AMOUNT' THEN 'file ' || g.file_amount || ' vs core ' || g.core_amount
+                       || CASE WHEN g.n > 1 THEN ' (expected net of ' || g.n || ' transactions)' ELSE '' END
+                     WHEN 'FEE' THEN 'file net ' || g.file_net || ' vs expected net ' || g.expected_net
+                     WHEN 'STATUS' THEN 'file and core disagree on whether the payment succeeded'
+                     WHEN 'DATE' THEN 'file date outside the rule''s drift'
+                   END
+            FROM (
+                SELECT r.mismatch_type AS kind, r.entry_id, r.line_no, r.rule_id, r.file_amount, r.core_amount,
+                       r.file_net, r.expected_net, count(*) AS n,
+                       CASE WHEN count(*) = 1 THEN min(r.txn_id) END AS txn_id,
+                       CASE WHEN count(DISTINCT r.client_id) = 1 THEN min(r.client_id) END AS client_id,
+                       CASE WHEN count(DISTINCT r.client_code) = 1 THEN min(r.client_code) END AS client_code
+                FROM {RESULTS} r WHERE r.run_id = %s AND r.mismatch_type IS NOT NULL
+                GROUP BY r.mismatch_type, r.entry_id, r.line_no, r.rule_id, r.file_amount, r.core_amount,
+                         r.file_net, r.expected_net
+            ) g""",
+            [run_id],
+        )
+
+
+def stage_missing_in_bank(*, start: dt.date, end: dt.date, modes: list[str] | None, tz: str) -> None:
+    """Paid core rows in [start, end) (India dates) that no run has paired."""
+    mode_filter = "AND c.payment_mode = ANY(%(modes)s)" if modes else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+                   rule_id, amount, file_amount, core_amount, detail)
+            SELECT 'MISSING_IN_BANK:' || c.txn_id, 'MISSING_IN_BANK', NULL, NULL, c.txn_id, c.client_id, c.client_code,
+                   NULL, c.amount, NULL, c.amount, 'paid in the core on ' || c.trans_day || ', in no settlement line'
+            FROM recon_core c
+            WHERE c.paid AND c.trans_date >= %(start)s::timestamp AND c.trans_date < %(end)s::timestamp {mode_filter}
+              AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.txn_id = c.txn_id
+                              AND r.trans_date = c.trans_date AT TIME ZONE %(tz)s)""",
+            {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz},
+        )
+
+
+NEW_MISMATCHES_DDL = """CREATE TEMPORARY TABLE recon_new_mismatches (
+    fingerprint text PRIMARY KEY, type text, entry_id bigint, line_no int, txn_id text, client_id int,
+    client_code text, rule_id bigint, amount numeric(14, 2), file_amount numeric(14, 2), core_amount numeric(14, 2),
+    detail text) ON COMMIT DROP"""
+

@@ -1,0 +1,269 @@
+"""Every write of the reconciliation app: runs, their results and mismatches, the workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from enhancements.events.outbox import NewEvent, publish_many
+
+from . import matching
+from .core_window import prepare_core_window
+from .importing import DuplicateFileError, RejectedFileError, settlement_file_import  # noqa: F401 (re-exported)
+from .models import Mismatch, MismatchEvent, ReconciliationRule, ReconciliationRun, SettlementFile
+
+MISMATCHES = connection.ops.quote_name(Mismatch._meta.db_table)
+HISTORY = connection.ops.quote_name(MismatchEvent._meta.db_table)
+OPERATOR_RESOLUTIONS = [r for r in Mismatch.Resolution.values if r != Mismatch.Resolution.CLEARED_ON_RERUN]
+
+
+class ReconciliationError(Exception):
+    """A run cannot start (file not imported, no rules, no date window...)."""
+
+
+def applicable_rules(source: str) -> list[ReconciliationRule]:
+    rules = ReconciliationRule.objects.filter(active=True).order_by("priority", "id")
+    return [r for r in rules if not r.sources or source in r.sources]
+
+
+@transaction.atomic
+def reconciliation_run_create(*, file: SettlementFile, started_by=None, dry_run: bool = False) -> ReconciliationRun:
+    if file.status != SettlementFile.Status.IMPORTED:
+        raise ReconciliationError(f"file #{file.pk} is {file.status}, not imported: nothing to reconcile")
+    return ReconciliationRun.objects.create(file=file, started_by=started_by, dry_run=dry_run, started_at=timezone.now())
+
+
+def reconciliation_run_execute(
+    *, run: ReconciliationRun, window: tuple[dt.date, dt.date] | None = None
+) -> ReconciliationRun:
+    """Run (or re-run: its own results are replaced, never duplicated) the matching.
+
+    `window` (first, last India date, inclusive) is needed only when the file's lines carry
+    no dates. A failed run keeps nothing but its error.
+    """
+    try:
+        return _execute(run_id=run.pk, window=window)
+    except Exception as exc:
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=ReconciliationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000], finished_at=timezone.now()
+        )
+        raise
+
+
+@transaction.atomic
+def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> ReconciliationRun:
+    run = ReconciliationRun.objects.select_for_update().select_related("file").get(pk=run_id)
+    file = run.file
+    if file.status != SettlementFile.Status.IMPORTED:
+        raise ReconciliationError(f"file #{file.pk} is {file.status}, not imported")
+    rules = applicable_rules(file.source)
+    if not rules:
+        raise ReconciliationError(f"no active reconciliation rule applies to source {file.source!r}")
+    first, last = window or (file.first_date, file.last_date)
+    if first is None or last is None:
+        raise ReconciliationError("the file's lines carry no dates: give the run a date window")
+    if first > last:
+        raise ReconciliationError(f"the window starts ({first}) after it ends ({last})")
+    specs = [matching.RuleSpec.of(r) for r in rules]
+    # Look this far beyond the rules' drift so a line dated too far off is found (DATE),
+    # not mistaken for one the core lacks.
+    lookaround = getattr(settings, "RECONCILIATION_LOOKAROUND_DAYS", 7)
+    drift = dt.timedelta(days=max(s.drift_days for s in specs) + lookaround)
+    end = last + dt.timedelta(days=1)
+    tz = settings.CORE_TIME_ZONE
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # Whole-set joins: the "still unpaired" anti-joins make the planner's row estimates
+        # far too low (results of other runs skew them), and a nested loop of index probes
+        # over a million lines is minutes instead of seconds. Hash joins are always right here.
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute(f"DELETE FROM {matching.RESULTS} WHERE run_id = %s", [run.pk])
+    prepare_core_window(start=first - drift, end=end + drift)
+    summary: dict = {}
+    with transaction.atomic():
+        per_rule = matching.apply_rules(run_id=run.pk, file_id=file.pk, rules=specs, tz=tz)
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
+            cursor.execute(matching.NEW_MISMATCHES_DDL)
+        matching.stage_pair_mismatches(run_id=run.pk)
+        matching.stage_leftovers(
+            run_id=run.pk, file_id=file.pk, references=sorted({s.reference for s in specs}),
+            unique_references=sorted({s.reference for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_ONE}),
+        )
+        modes = None if any(not s.payment_modes for s in specs) else sorted({m for s in specs for m in s.payment_modes})
+        matching.stage_missing_in_bank(start=first, end=end, modes=modes, tz=tz)
+        summary = _summary(run_id=run.pk, file=file, per_rule=per_rule, rules=rules)
+        summary["window"] = [first.isoformat(), last.isoformat()]
+        if run.dry_run:
+            # A dry run shows what would match and keeps nothing else.
+            transaction.set_rollback(True)
+        else:
+            _save_mismatches(run_id=run.pk)
+            _publish_reconciled(run=run)
+    run.summary = summary
+    run.status = ReconciliationRun.Status.DONE
+    run.error = ""
+    run.attempts += 1
+    run.finished_at = timezone.now()
+    run.save(update_fields=["summary", "status", "error", "attempts", "finished_at"])
+    return run
+
+
+def _summary(*, run_id: int, file: SettlementFile, per_rule: dict[int, int], rules) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(DISTINCT entry_id), coalesce(sum(file_amount), 0), count(*)
+            FROM {matching.RESULTS} WHERE run_id = %s AND outcome = 'MATCHED'""",
+            [run_id],
+        )
+        lines, amount, transactions = cursor.fetchone()
+        cursor.execute("SELECT type, count(*), coalesce(sum(amount), 0) FROM recon_new_mismatches GROUP BY type")
+        by_type = {t: {"count": n, "amount": str(a)} for t, n, a in cursor.fetchall()}
+    names = {r.pk: r.name for r in rules}
+    return {
+        "lines": file.rows_imported,
+        "matched_lines": lines,
+        "matched_transactions": transactions,
+        "matched_amount": str(Decimal(amount).quantize(Decimal("0.01"))),
+        "match_rate": round(lines / file.rows_imported, 4) if file.rows_imported else 0.0,
+        "mismatches": {t: by_type.get(t, {"count": 0, "amount": "0.00"}) for t in Mismatch.Type.values},
+        "pairs_by_rule": {names[k]: v for k, v in per_rule.items()},
+    }
+
+
+def _save_mismatches(*, run_id: int) -> None:
+    """Upsert this run's mismatches; ones a re-run no longer finds go (or are closed, if worked on)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {MISMATCHES} (run_id, fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+                   rule_id, amount, file_amount, core_amount, detail, state, resolution, created_at)
+            SELECT %(run)s, fingerprint, type, entry_id, line_no, txn_id, client_id, client_code, rule_id, amount,
+                   file_amount, core_amount, detail, 'OPEN', '', %(now)s
+            FROM recon_new_mismatches
+            ON CONFLICT (run_id, fingerprint) DO UPDATE SET
+                entry_id = EXCLUDED.entry_id, rule_id = EXCLUDED.rule_id, amount = EXCLUDED.amount,
+                file_amount = EXCLUDED.file_amount, core_amount = EXCLUDED.core_amount, detail = EXCLUDED.detail""",
+            {"run": run_id, "now": now},
+        )
+        stale = """m.run_id = %(run)s AND NOT EXISTS (SELECT 1 FROM recon_new_mismatches n WHERE n.fingerprint = m.fingerprint)"""
+        cursor.execute(
+            f"DELETE FROM {MISMATCHES} m WHERE {stale} AND NOT EXISTS (SELECT 1 FROM {HISTORY} h WHERE h.mismatch_id = m.id)",
+            {"run": run_id},
+        )
+        cursor.execute(
+            f"""WITH closed AS (
+                UPDATE {MISMATCHES} m SET state = 'RESOLVED', resolution = 'cleared_on_rerun', resolved_at = %(now)s
+                WHERE {stale} AND m.state = 'OPEN' RETURNING m.id)
+            INSERT INTO {HISTORY} (mismatch_id, actor_id, action, comment, changes, at)
+            SELECT id, NULL, 'resolved', 'a re-run of the reconciliation no longer finds this mismatch',
+                   '{{"resolution": "cleared_on_rerun"}}'::jsonb, %(now)s FROM closed""",
+            {"run": run_id, "now": now},
+        )
+
+
+def _publish_reconciled(*, run: ReconciliationRun) -> int:
+    """settlement.reconciled per merchant, keyed by run: a re-run publishes nothing twice."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT client_id, min(client_code), count(*), sum(file_amount) FROM {matching.RESULTS}
+            WHERE run_id = %s AND outcome = 'MATCHED' AND client_id IS NOT NULL GROUP BY client_id ORDER BY client_id""",
+            [run.pk],
+        )
+        rows = cursor.fetchall()
+    now = timezone.now()
+    events = [
+        NewEvent(
+            event_key=f"settlement.reconciled:run:{run.pk}:client:{client_id}",
+            type="settlement.reconciled",
+            payload={"run_id": run.pk, "file": run.file.original_name, "source": run.file.source,
+                     "client_id": client_id, "client_code": client_code, "matched_count": count,
+                     "matched_amount": str(amount), "reconciled_at": now.isoformat()},  # fmt: skip
+            occurred_at=now, client_id=client_id, client_code=client_code,
+        )
+        for client_id, client_code, count, amount in rows
+    ]
+    return publish_many(events)
+
+
+# --- Mismatch workflow ------------------------------------------------------------------
+
+
+def _history(mismatches: Iterable[Mismatch], *, actor, action: str, comment: str = "", changes: dict) -> None:
+    now = timezone.now()
+    MismatchEvent.objects.bulk_create(
+        [MismatchEvent(mismatch=m, actor=actor, action=action, comment=comment, changes=changes, at=now) for m in mismatches]
+    )
+
+
+@transaction.atomic
+def mismatch_assign(*, mismatch_ids: Iterable[int], assignee, actor) -> int:
+    items = list(Mismatch.objects.select_for_update().filter(pk__in=list(mismatch_ids)))
+    for m in items:
+        m.assigned_to = assignee
+    Mismatch.objects.bulk_update(items, ["assigned_to"])
+    _history(items, actor=actor, action=MismatchEvent.Action.ASSIGNED,
+             changes={"assigned_to": assignee.get_username() if assignee else None})  # fmt: skip
+    return len(items)
+
+
+@transaction.atomic
+def mismatch_comment(*, mismatch_ids: Iterable[int], actor, comment: str) -> int:
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValueError("a comment cannot be empty")
+    items = list(Mismatch.objects.filter(pk__in=list(mismatch_ids)))
+    _history(items, actor=actor, action=MismatchEvent.Action.COMMENTED, comment=comment, changes={})
+    return len(items)
+
+
+@transaction.atomic
+def mismatch_resolve(*, mismatch_ids: Iterable[int], actor, reason: str, comment: str = "") -> int:
+    """Resolve open mismatches with a reason; already-resolved ones are left as they are."""
+    if reason not in OPERATOR_RESOLUTIONS:
+        raise ValueError(f"the reason must be one of {', '.join(OPERATOR_RESOLUTIONS)}")
+    items = list(Mismatch.objects.select_for_update().filter(pk__in=list(mismatch_ids), state=Mismatch.State.OPEN))
+    now = timezone.now()
+    for m in items:
+        m.state, m.resolution, m.resolved_by, m.resolved_at = Mismatch.State.RESOLVED, reason, actor, now
+    Mismatch.objects.bulk_update(items, ["state", "resolution", "resolved_by", "resolved_at"])
+    _history(items, actor=actor, action=MismatchEvent.Action.RESOLVED, comment=comment, changes={"resolution": reason})
+    return len(items)
+
+
+@transaction.atomic
+def mismatch_reopen(*, mismatch_ids: Iterable[int], actor, comment: str = "") -> int:
+    items = list(Mismatch.objects.select_for_update().filter(pk__in=list(mismatch_ids), state=Mismatch.State.RESOLVED))
+    for m in items:
+        previous = m.resolution
+        m.state, m.resolution, m.resolved_by, m.resolved_at = Mismatch.State.OPEN, "", None, None
+        m.save(update_fields=["state", "resolution", "resolved_by", "resolved_at"])
+        _history([m], actor=actor, action=MismatchEvent.Action.REOPENED, comment=comment, changes={"was": previous})
+    return len(items)
+
+
+def reconcile_previous_day(*, today: dt.date | None = None) -> list[int]:
+    """The daily job: run every file imported yesterday (India time) that has no finished run."""
+    from .selectors import files_uploaded_on
+
+    today = today or timezone.localdate()
+    done: list[int] = []
+    for file in files_uploaded_on(today - dt.timedelta(days=1)):
+        if file.runs.filter(dry_run=False, status=ReconciliationRun.Status.DONE).exists():
+            continue
+        run = file.runs.filter(dry_run=False).first() or reconciliation_run_create(file=file)
+        reconciliation_run_execute(run=run)
+        done.append(run.pk)
+    return done
+
+
+__all__ = [
+    "DuplicateFileError", "RejectedFileError", "ReconciliationError", "mismatch_assign",
+    "mismatch_comment", "mismatch_reopen", "mismatch_resolve", "reconcile_previous_day", "reconciliation_run_create",
+    "reconciliation_run_execute", "settlement_file_import",
+]  # fmt: skip

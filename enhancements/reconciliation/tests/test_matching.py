@@ -1,0 +1,222 @@
+"""Rules pair file lines with core transactions in SQL; every mismatch type is found."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from enhancements.reconciliation.models import Mismatch, ReconResult
+
+from .conftest import gateway_line
+
+pytestmark = pytest.mark.django_db(databases=["default", "core"])
+DAY = dt.datetime(2026, 11, 20, 10, 30)
+
+
+def mismatches(run) -> dict[str, list[Mismatch]]:
+    found: dict[str, list[Mismatch]] = {}
+    for m in Mismatch.objects.filter(run=run).order_by("id"):
+        found.setdefault(m.type, []).append(m)
+    return found
+
+
+def test_exact_reference_match_records_rule_and_summary(core_rows, gateway_file, rules, reconcile):
+    (rule,) = rules({"reference": "txn_id"})
+    t = core_rows.transaction(paid_amount=1234.56, act_amount=1234.56, convcharges=20.0, gst=3.6)
+    run = reconcile(gateway_file([gateway_line(txn_id=t["txn_id"], amount="1234.56", fee="20.00", tax="3.60", net="1210.96")]))
+    (result,) = ReconResult.objects.filter(run=run)
+    assert (result.txn_id, result.outcome, result.rule_id, result.mismatch_type) == (t["txn_id"], "MATCHED", rule.pk, None)
+    assert result.file_amount == result.core_amount == Decimal("1234.56")
+    assert result.expected_net == Decimal("1210.96")
+    assert run.summary["matched_lines"] == 1 and run.summary["matched_amount"] == "1234.56"
+    assert run.summary["match_rate"] == 1.0
+    assert all(v["count"] == 0 for v in run.summary["mismatches"].values())
+
+
+def test_every_mismatch_type_is_classified(core_rows, gateway_file, rules, reconcile):
+    rules({"reference": "txn_id", "date_drift_days": 2})
+    amount = core_rows.transaction(paid_amount=1000.0)
+    date = core_rows.transaction(trans_date=DAY - dt.timedelta(days=5))
+    status = core_rows.transaction(status="FAILED", sabpaisa_resp_code="0300", paid_amount=0.0)
+    fee = core_rows.transaction(convcharges=20.0, gst=3.6)  # expected net 976.40
+    duplicate = core_rows.transaction()
+    missing_bank = core_rows.transaction()
+    core_rows.transaction(status="FAILED", sabpaisa_resp_code="0300")  # failed and absent from the file: fine
+    ok = core_rows.transaction()
+    run = reconcile(gateway_file([
+        gateway_line(txn_id=amount["txn_id"], amount="1000.50"),
+        gateway_line(txn_id=date["txn_id"]),
+        gateway_line(txn_id=status["txn_id"]),
+        gateway_line(txn_id=fee["txn_id"], fee="20.00", tax="3.60", net="970.00"),
+        gateway_line(txn_id=duplicate["txn_id"]),
+        gateway_line(txn_id=duplicate["txn_id"]),
+        gateway_line(txn_id="NOT-IN-CORE-1", amount="55.00"),
+        gateway_line(txn_id=ok["txn_id"]),
+    ]))  # fmt: skip
+    found = mismatches(run)
+    assert sorted(found) == sorted(Mismatch.Type.values)
+    assert all(len(v) == 1 for v in found.values()), {k: len(v) for k, v in found.items()}
+    assert found["AMOUNT"][0].txn_id == amount["txn_id"] and found["AMOUNT"][0].amount == Decimal("0.50")
+    assert found["DATE"][0].txn_id == date["txn_id"]
+    assert found["STATUS"][0].txn_id == status["txn_id"]
+    assert found["FEE"][0].txn_id == fee["txn_id"] and found["FEE"][0].amount == Decimal("6.40")
+    assert found["DUPLICATE"][0].line_no == 7 and duplicate["txn_id"] in found["DUPLICATE"][0].detail
+    assert found["MISSING_IN_SYSTEM"][0].line_no == 8 and found["MISSING_IN_SYSTEM"][0].amount == Decimal("55.00")
+    assert found["MISSING_IN_BANK"][0].txn_id == missing_bank["txn_id"]
+    assert run.summary["mismatches"]["AMOUNT"] == {"count": 1, "amount": "0.50"}
+    assert run.summary["matched_lines"] == 2  # `ok` and the first duplicate line
+
+
+def test_amount_tolerance_absolute_and_percent(core_rows, gateway_file, rules, reconcile):
+    a = core_rows.transaction(paid_amount=1000.0)
+    b = core_rows.transaction(paid_amount=1000.0)
+    lines = [gateway_line(txn_id=a["txn_id"], amount="1000.90"), gateway_line(txn_id=b["txn_id"], amount="1004.00")]
+    rules({"reference": "txn_id", "amount_tolerance_abs": Decimal("1.00")})
+    found = mismatches(reconcile(gateway_file(lines)))
+    assert [m.txn_id for m in found["AMOUNT"]] == [b["txn_id"]]
+    rules({"reference": "txn_id", "amount_tolerance_pct": Decimal("0.5")})  # 0.5% of 1000 = 5.00
+    found = mismatches(reconcile(_reimport(lines)))
+    assert "AMOUNT" not in found
+
+
+def _reimport(lines):
+    # Same lines, different bytes (a trailing blank line), so it is not a duplicate file.
+    import io
+
+    from enhancements.reconciliation.models import MappingProfileRecord
+    from enhancements.reconciliation.services import settlement_file_import
+
+    from .conftest import GATEWAY_HEADER, csv_bytes
+
+    return settlement_file_import(stream=io.BytesIO(csv_bytes(GATEWAY_HEADER, lines) + b"\r\n"), original_name="b.csv",
+                                  profile=MappingProfileRecord.objects.get(name="gateway-fee-plus-tax"))  # fmt: skip
+
+
+@pytest.mark.parametrize("reference", ["pg_txn_id", "bank_txn_id", "client_txn_id", "settlement_utr"])
+def test_exact_match_on_each_reference(reference, core_rows, import_file, rules, reconcile):
+    from enhancements.reconciliation.models import MappingProfileRecord
+
+    (rule,) = rules({"reference": reference})
+    MappingProfileRecord.objects.create(name=f"only-{reference}".replace("_", "-"), source="bank", file_format="csv",
+                                        columns={reference: "Ref", "amount": "Amount", "txn_date": "Date"},
+                                        date_formats=["%Y-%m-%d"])  # fmt: skip
+    t = core_rows.transaction(**{reference: "REF-0001"})
+    core_rows.transaction(**{reference: "REF-0002"})  # another reference: not paired with the line
+    run = reconcile(import_file(b"Ref,Amount,Date\nREF-0001,1000.00,2026-11-20\n", profile=f"only-{reference}".replace("_", "-")))
+    (result,) = ReconResult.objects.filter(run=run)
+    assert (result.txn_id, result.rule_id, result.outcome) == (t["txn_id"], rule.pk, "MATCHED")
+
+
+def test_one_to_many_bank_line_settles_a_utr_batch(core_rows, import_file, rules, reconcile):
+    (rule,) = rules({"kind": "one_to_many", "reference": "settlement_utr", "amount_tolerance_abs": Decimal("0.01")})
+    batch = [core_rows.transaction(settlement_utr="UTR777", paid_amount=p, convcharges=c, gst=g)
+             for p, c, g in [(1000.0, 10.0, 1.8), (500.0, 0.0, 0.0), (250.5, 2.5, 0.45)]]  # fmt: skip
+    other = [core_rows.transaction(settlement_utr="UTR888", paid_amount=100.0) for _ in range(2)]
+    # nets: 988.20 + 500.00 + 247.55 = 1735.75; UTR888 is credited 150 instead of 200.
+    from enhancements.reconciliation.models import MappingProfileRecord
+
+    MappingProfileRecord.objects.create(name="bank-utr", source="bank", file_format="csv",
+                                        columns={"settlement_utr": "UTR", "amount": "Credit", "txn_date": "Date"},
+                                        date_formats=["%Y-%m-%d"])  # fmt: skip
+    run = reconcile(import_file(b"UTR,Credit,Date\nUTR777,1735.75,2026-11-20\nUTR888,150.00,2026-11-20\n", profile="bank-utr"))
+    results = ReconResult.objects.filter(run=run)
+    assert sorted(r.txn_id for r in results if r.line_no == 2) == sorted(t["txn_id"] for t in batch)
+    assert {r.rule_id for r in results} == {rule.pk}
+    assert {r.outcome for r in results if r.line_no == 2} == {"MATCHED"}
+    # UTR888's batch is claimed by its line but short by 50.00: one AMOUNT mismatch, nothing missing.
+    ((kind, line, amount, txn),) = Mismatch.objects.filter(run=run).values_list("type", "line_no", "amount", "txn_id")
+    assert (kind, line, amount, txn) == ("AMOUNT", 3, Decimal("50.00"), None)
+    assert {r.outcome for r in results.filter(txn_id__in=[t["txn_id"] for t in other])} == {"MISMATCHED"}
+
+
+def test_many_to_one_split_lines_add_up(core_rows, gateway_file, rules, reconcile):
+    many, one = rules({"kind": "many_to_one", "reference": "txn_id"}, {"kind": "one_to_one", "reference": "txn_id"})
+    split = core_rows.transaction(paid_amount=1000.0)
+    single = core_rows.transaction(paid_amount=300.0)
+    run = reconcile(gateway_file([
+        gateway_line(txn_id=split["txn_id"], amount="400.00"),
+        gateway_line(txn_id=split["txn_id"], amount="600.00"),
+        gateway_line(txn_id=single["txn_id"], amount="300.00"),
+        gateway_line(txn_id=single["txn_id"], amount="300.00"),  # a repeat, not a split: 600 != 300
+    ]))  # fmt: skip
+    results = {(r.line_no, r.txn_id): r for r in ReconResult.objects.filter(run=run)}
+    assert {k: r.rule_id for k, r in results.items()} == {
+        (2, split["txn_id"]): many.pk, (3, split["txn_id"]): many.pk, (4, single["txn_id"]): one.pk
+    }
+    assert all(r.outcome == "MATCHED" for r in results.values())
+    assert [(m.type, m.line_no) for m in Mismatch.objects.filter(run=run)] == [("DUPLICATE", 5)]
+
+
+def test_first_matching_rule_wins_and_filters_apply(core_rows, gateway_file, rules, reconcile):
+    nb_only, by_pg, by_txn = rules(
+        {"reference": "txn_id", "payment_modes": ["Net Banking"]},
+        {"reference": "pg_txn_id", "sources": ["gateway-b"]},
+        {"reference": "txn_id"},
+    )
+    rules_of = lambda run: {r.txn_id: r.rule_id for r in ReconResult.objects.filter(run=run)}  # noqa: E731
+    upi = core_rows.transaction(pg_txn_id="PG-1")
+    nb = core_rows.transaction(payment_mode="Net Banking", pg_txn_id="PG-2")
+    plain = core_rows.transaction()
+    run = reconcile(gateway_file([
+        gateway_line(txn_id=upi["txn_id"], pg_txn_id="PG-1"),
+        gateway_line(txn_id=nb["txn_id"], pg_txn_id="PG-2"),
+        gateway_line(txn_id=plain["txn_id"]),
+    ]))  # fmt: skip
+    assert rules_of(run) == {upi["txn_id"]: by_pg.pk, nb["txn_id"]: nb_only.pk, plain["txn_id"]: by_txn.pk}
+    by_pg.sources = ["some-other-gateway"]
+    by_pg.save()
+    run = reconcile(_reimport([gateway_line(txn_id=upi["txn_id"], pg_txn_id="PG-1")]))
+    assert rules_of(run) == {upi["txn_id"]: by_txn.pk}
+
+
+def test_core_in_another_database_is_copied_into_a_staging_table(core_rows, gateway_file, rules, reconcile, monkeypatch):
+    from enhancements.reconciliation import core_window
+
+    rules({"reference": "txn_id"})
+    copies = []
+    real_copy = core_window._copy_window_from_core
+
+    def counting_copy(cursor, **window):
+        copies.append(window)
+        return real_copy(cursor, **window)
+
+    monkeypatch.setattr(core_window, "core_is_same_database", lambda: False)
+    monkeypatch.setattr(core_window, "_copy_window_from_core", counting_copy)
+    t = core_rows.transaction(paid_amount=99.99, act_amount=99.99)
+    run = reconcile(gateway_file([gateway_line(txn_id=t["txn_id"], amount="99.99")]))
+    assert ReconResult.objects.get(run=run).outcome == "MATCHED"
+    assert len(copies) == 1  # the window was streamed out of `core`, not read across databases
+
+
+def test_file_without_dates_needs_a_window(core_rows, import_file, rules, reconcile):
+    from enhancements.reconciliation.models import MappingProfileRecord
+    from enhancements.reconciliation.services import ReconciliationError
+
+    rules({"reference": "txn_id"})
+    MappingProfileRecord.objects.create(name="no-dates", source="bank", file_format="csv",
+                                        columns={"txn_id": "Ref", "amount": "Amount"}, date_formats=["%Y-%m-%d"])  # fmt: skip
+    t = core_rows.transaction()
+    file = import_file(f"Ref,Amount\n{t['txn_id']},1000\n".encode(), profile="no-dates")
+    with pytest.raises(ReconciliationError, match="give the run a date window"):
+        reconcile(file)
+    run = reconcile(file, window=(dt.date(2026, 11, 20), dt.date(2026, 11, 20)))
+    assert ReconResult.objects.get(run=run).txn_id == t["txn_id"]
+
+
+def test_enhancement_recon_table_is_distinct_from_the_legacy_one(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT table_schema, string_agg(column_name, ',' ORDER BY ordinal_position)
+            FROM information_schema.columns WHERE table_name = 'transaction_recon_table'
+            GROUP BY table_schema ORDER BY table_schema"""
+        )
+        tables = dict(cursor.fetchall())
+    from django.conf import settings
+
+    assert set(tables) == {settings.ENHANCEMENT_DB_SCHEMA, settings.CORE_DB_SCHEMA}
+    assert "mismatch_type" in tables[settings.ENHANCEMENT_DB_SCHEMA].split(",")
+    assert "transaction_id" in tables[settings.CORE_DB_SCHEMA].split(",")
+    assert ReconResult._meta.db_table == "transaction_recon_table"
