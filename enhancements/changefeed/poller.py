@@ -26,7 +26,7 @@ from core_legacy.sql import core_table
 
 from . import derive
 from .models import FeedError, FeedState, TxnState
-from .publish import publish_events
+from enhancements.events.outbox import publish_many as publish_events
 
 TRANSACTIONS = FeedState.Source.TRANSACTIONS.value
 # pg_advisory_xact_lock keys. Transactions are locked per trans_date day (class, day number),

@@ -22,7 +22,7 @@ from core_legacy.sql import core_table
 
 from . import derive
 from .models import FeedState, RefundRequestSeen
-from .publish import publish_events
+from enhancements.events.outbox import publish_many as publish_events
 from .poller import LOCK_REFUND_REQUESTS, record_errors, resolve_errors
 
 REFUND_REQUESTS = FeedState.Source.REFUND_REQUESTS.value

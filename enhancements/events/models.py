@@ -14,7 +14,7 @@ from django.db import models
 class OutboxEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     event_key = models.CharField(max_length=200, unique=True, help_text="stable identity: a second emission is a no-op")
-    type = models.CharField(max_length=64, db_index=True)
+    type = models.CharField(max_length=64)
     client_id = models.IntegerField(null=True, blank=True)
     client_code = models.CharField(max_length=64, null=True, blank=True)
     txn_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
@@ -37,7 +37,8 @@ class OutboxDelivery(models.Model):
         FAILED = "failed"
 
     id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    # No separate index: the unique (event, consumer) index leads with event_id.
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     consumer = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)

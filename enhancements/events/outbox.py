@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-import uuid
 from collections.abc import Iterable, Sequence
 
+import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import F
@@ -47,9 +46,12 @@ class ClaimedEvent:
     event: OutboxEvent
 
 
+_ENCODER = DjangoJSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def _json(payload: dict) -> str:
     # Decimal -> "123.45" (exact), datetimes -> ISO 8601 with offset.
-    return json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(payload)
 
 
 def publish(
@@ -71,51 +73,64 @@ def publish(
 def publish_many(events: Sequence[NewEvent]) -> int:
     """Write events set-based; those whose event_key exists are skipped. Returns how many are new.
 
-    Runs in the caller's transaction, so a producer's bookkeeping and its events commit together.
+    Runs in the caller's transaction, so a producer's bookkeeping and its events commit
+    together. The arrays travel as *binary* parameters through a server-side-binding
+    psycopg cursor: with text arrays psycopg escapes every quote of every JSON payload
+    in Python, which capped a backfill at ~2k events/s (binary is ~10x faster).
     """
     if not events:
         return 0
     now = timezone.now()
-    ids = [str(uuid.uuid4()) for _ in events]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {OutboxEvent._meta.db_table}
-                (id, event_key, type, client_id, client_code, txn_id, payload, occurred_at, created_at)
-            SELECT u.id, u.event_key, u.type, u.client_id, u.client_code, u.txn_id, u.payload::jsonb, u.occurred_at, %s
-            FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
-                AS u(id, event_key, type, client_id, client_code, txn_id, payload, occurred_at)
-            ON CONFLICT (event_key) DO NOTHING
-            RETURNING id, type
-            """,
-            [
-                now,
-                ids,
-                [e.event_key for e in events],
-                [e.type for e in events],
-                [e.client_id for e in events],
-                [e.client_code for e in events],
-                [e.txn_id for e in events],
-                [_json(e.payload) for e in events],
-                [e.occurred_at for e in events],
-            ],
-        )
-        created = cursor.fetchall()
-        deliveries = [(event_id, consumer) for event_id, event_type in created for consumer in consumers_for(event_type)]
-        if deliveries:
-            cursor.execute(
+    event_ids: list = []
+    consumers: list[str] = []
+    with transaction.atomic():
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cur:
+            cur.execute(
                 f"""
-                INSERT INTO {OutboxDelivery._meta.db_table} (event_id, consumer, state, attempts, available_at, last_error)
-                SELECT d.event_id, d.consumer, 'pending', 0, %s, ''
-                FROM unnest(%s::uuid[], %s::text[]) AS d(event_id, consumer)
+                INSERT INTO {OutboxEvent._meta.db_table}
+                    (id, event_key, type, client_id, client_code, txn_id, payload, occurred_at, created_at)
+                SELECT gen_random_uuid(), u.event_key, u.type, u.client_id, u.client_code, u.txn_id,
+                       u.payload::jsonb, u.occurred_at, %b
+                FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
+                    AS u(event_key, type, client_id, client_code, txn_id, payload, occurred_at)
+                ON CONFLICT (event_key) DO NOTHING
+                RETURNING id, type
                 """,
-                [now, [d[0] for d in deliveries], [d[1] for d in deliveries]],
+                [
+                    now,
+                    [e.event_key for e in events],
+                    [e.type for e in events],
+                    [e.client_id for e in events],
+                    [e.client_code for e in events],
+                    [e.txn_id for e in events],
+                    [_json(e.payload) for e in events],
+                    [e.occurred_at for e in events],
+                ],
             )
-    if deliveries:
+            created = cur.fetchall()
+            by_type: dict[str, list[str]] = {}
+            for event_id, event_type in created:
+                if event_type not in by_type:
+                    by_type[event_type] = consumers_for(event_type)
+                for consumer in by_type[event_type]:
+                    event_ids.append(event_id)
+                    consumers.append(consumer)
+            if event_ids:
+                cur.execute(
+                    f"""
+                    INSERT INTO {OutboxDelivery._meta.db_table}
+                        (event_id, consumer, state, attempts, available_at, last_error)
+                    SELECT d.event_id, d.consumer, 'pending', 0, %b, ''
+                    FROM unnest(%b::uuid[], %b::text[]) AS d(event_id, consumer)
+                    """,
+                    [now, event_ids, consumers],
+                )
+    if event_ids:
         from .signals import deliveries_created
 
-        consumers = sorted({d[1] for d in deliveries})
-        transaction.on_commit(lambda: deliveries_created.send(sender=OutboxEvent, consumers=consumers))
+        names = sorted(set(consumers))
+        transaction.on_commit(lambda: deliveries_created.send(sender=OutboxEvent, consumers=names))
     return len(created)
 
 
