@@ -111,11 +111,13 @@ class PromotionalFeeAdmin(admin.ModelAdmin):
 
 @admin.register(FeeCalculationLog)
 class FeeCalculationLogAdmin(admin.ModelAdmin):
-    """Search by exact client id or txn id; the table is huge, so no full count."""
+    """Search by exact client id or txn id; the table is huge, so no full count. A txn id
+    search uses the txn_id index; narrow a client id search by period (calculated_at filter:
+    partition pruning + the BRIN), as the log keeps no client_id index (see docs/fees.md)."""
 
     list_display = ("calculated_at", "source", "client_id", "client_code", "payment_mode", "amount", "fee",
                     "discount", "gst", "total", "net_amount", "txn_id", "mdr_config_id", "promotion_id")  # fmt: skip
-    list_filter = ("source", "payment_mode", "is_quote")
+    list_filter = ("calculated_at", "source", "payment_mode", "is_quote")
     search_fields = ("=client_id", "=txn_id", "=client_code")
     show_full_result_count = False
 

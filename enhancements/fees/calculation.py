@@ -22,6 +22,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from core_legacy.conversions import quantize_paise
+from core_legacy.fields import from_core_naive
 from enhancements.regulatory.mdr import is_zero_mdr_mode, zero_mdr_rule
 
 from .calculator import ComponentFee, FeeResult, PromotionTerms, combine, component_fee, discount_for, zero_component
@@ -226,35 +227,112 @@ def fee_calculate(
     return Calculation(log_id, now, client_id, payment_mode, at, volume, result, breakdown)
 
 
-def _bulk_chunk(*, start, end, client_ids, with_platform: bool, with_tiers: bool) -> tuple[int, int]:
+_LOG_COLUMNS = ("calculated_at, source, is_quote, client_id, client_code, payment_mode, amount, transaction_at, txn_id, "
+                "monthly_volume, mdr_config_id, mdr_fee, mdr_band, platform_config_id, platform_fee, platform_band, "
+                "promotion_id, discount, fee, gst, total, net_amount")
+# One log row per priced transaction. `source` is NULL for a row no configuration covers:
+# it is counted, never logged (the writer filters it out). Casts give the exact column types,
+# so the binary COPY stream needs no conversion. A transaction already logged by an earlier
+# bulk run is skipped (idempotent per txn_id): the anti-join uses the log's txn_id index and
+# only partitions from the period start on (a bulk calculation is made after the payment).
+_LOG_SELECT = """
+    SELECT %(now)s::timestamptz, CASE WHEN p.priced THEN 'bulk' END::varchar AS source, false, p.client_id,
+        coalesce(p.client_code, '')::varchar, p.payment_mode::varchar, p.amount::numeric(14, 2),
+        p.trans_date AT TIME ZONE %(tz)s, p.txn_id::text, p.monthly_volume::numeric(16, 2), p.mdr_config_id::bigint,
+        p.mdr_fee::numeric(14, 2), p.mdr_band::int, p.platform_config_id::bigint, p.platform_fee::numeric(14, 2),
+        p.platform_band::int, NULL::bigint, 0::numeric(14, 2), p.fee::numeric(14, 2), p.gst::numeric(14, 2),
+        p.total::numeric(14, 2), p.net_amount::numeric(14, 2)
+    FROM priced p
+    WHERE NOT EXISTS (SELECT 1 FROM {log} l WHERE l.txn_id = p.txn_id::text AND l.source = 'bulk'
+                      AND l.calculated_at >= %(logged_since)s)"""
+
+
+def _chunk_sql(*, start, end, client_ids, with_platform: bool, with_tiers: bool, now: dt.datetime) -> tuple[str, dict]:
     sql, params = priced_ctes(txn_sql=transactions_sql(client_ids=client_ids is not None),
                               with_platform=with_platform, with_tiers=with_tiers, proposal=None)  # fmt: skip
     params.update(naive_bounds(start, end))
-    params.update(client_ids=client_ids, now=timezone.now())
+    since = from_core_naive(params["start_naive"]) - dt.timedelta(days=1)  # a day of slack for clock skew
+    params.update(client_ids=client_ids, now=now, logged_since=since)
+    return sql + _LOG_SELECT.format(log=LOG_TABLE), params
+
+
+def _lock_days(cursor, start, end) -> None:
+    """Serialise bulk runs over the same India calendar days (transaction-level advisory
+    locks, taken in day order so overlapping runs cannot deadlock): a second run waits,
+    then sees the first one's rows and skips them."""
+    bounds = naive_bounds(start, end)
+    first = bounds["start_naive"].date()
+    last = (bounds["end_naive"] - dt.timedelta(microseconds=1)).date()
+    epoch = dt.date(2000, 1, 1)
+    cursor.execute(
+        "SELECT count(pg_advisory_xact_lock(hashtext('fees.bulk_calculate'), d)) "
+        "FROM (SELECT d FROM generate_series(%s::int, %s::int) AS d ORDER BY d) days",
+        [(first - epoch).days, (last - epoch).days],
+    )
+
+
+def _ensure_log_partition(now: dt.datetime) -> None:
+    """The month partition `now` falls in, created if missing (before any chunk runs), so
+    bulk rows never land in the default partition. Rows are written through the parent
+    (its identity column supplies the ids; COPY buffers rows per partition anyway)."""
+    from enhancements.platform.partitions import ensure_monthly_partitions
+
+    month = now.astimezone(dt.UTC).date()
+    ensure_monthly_partitions(LOG_TABLE, start=month, months=1)
+
+
+def _bulk_chunk(*, start, end, client_ids, with_platform: bool, with_tiers: bool,
+                now: dt.datetime) -> tuple[int, int]:
+    """One chunk in the caller's connection and transaction: INSERT ... SELECT."""
+    sql, params = _chunk_sql(start=start, end=end, client_ids=client_ids, with_platform=with_platform,
+                             with_tiers=with_tiers, now=now)  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
         use_batch_memory(cursor)
+        _lock_days(cursor, start, end)
         cursor.execute(
-            f"""{sql},
-            logged AS (
-                INSERT INTO {LOG_TABLE} (calculated_at, source, is_quote, client_id, client_code, payment_mode,
-                    amount, transaction_at, txn_id, monthly_volume, mdr_config_id, mdr_fee, mdr_band,
-                    platform_config_id, platform_fee, platform_band, promotion_id, discount, fee, gst, total,
-                    net_amount, breakdown)
-                SELECT %(now)s, 'bulk', false, client_id, coalesce(client_code, ''), payment_mode, amount,
-                    trans_date AT TIME ZONE %(tz)s, txn_id, monthly_volume, mdr_config_id, mdr_fee, mdr_band,
-                    platform_config_id, platform_fee, platform_band, NULL, 0, fee, gst, total, net_amount, NULL
-                FROM priced WHERE priced
-                RETURNING 1
-            )
-            SELECT (SELECT count(*) FROM logged), (SELECT count(*) FROM priced WHERE NOT priced)""",
+            f"""WITH rows AS MATERIALIZED ({sql}),
+            logged AS (INSERT INTO {LOG_TABLE} ({_LOG_COLUMNS}) SELECT * FROM rows WHERE source IS NOT NULL RETURNING 1)
+            SELECT (SELECT count(*) FROM logged), (SELECT count(*) FROM rows WHERE source IS NULL)""",
             params,
-        )  # fmt: skip
+        )
         return cursor.fetchone()
+
+
+def _bulk_chunk_streamed(*, start, end, client_ids, with_platform: bool, with_tiers: bool,
+                         now: dt.datetime) -> tuple[int, int]:
+    """One chunk on this thread's own connections: the priced rows are read with a read-only
+    `COPY (SELECT ...) TO STDOUT (FORMAT binary)` on a second connection and the bytes are
+    relayed unparsed into `COPY fee_calculation_log FROM STDIN (FORMAT binary) WHERE source IS NOT NULL`
+    (batched multi-row inserts instead of INSERT ... SELECT's row-at-a-time path).
+    Counts: rows streamed - rows written = rows no configuration covers."""
+    import psycopg
+
+    sql, params = _chunk_sql(start=start, end=end, client_ids=client_ids, with_platform=with_platform,
+                             with_tiers=with_tiers, now=now)  # fmt: skip
+    reader = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _lock_days(cursor, start, end)  # before the reader's snapshot: it then sees earlier runs' rows
+            with reader.cursor() as rc:
+                rc.execute("SET work_mem = '64MB'")
+            query = psycopg.ClientCursor(reader).mogrify(sql, params)
+            writer = connection.connection
+            with writer.cursor() as wc, reader.cursor() as rc:
+                with wc.copy(f"COPY {LOG_TABLE} ({_LOG_COLUMNS}) FROM STDIN (FORMAT binary) WHERE source IS NOT NULL") as out:
+                    with rc.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as src:
+                        for block in src:
+                            out.write(block)
+                    streamed = rc.rowcount
+                logged = wc.rowcount
+            reader.commit()
+        return logged, streamed - logged
+    finally:
+        reader.close()
 
 
 def _chunk_in_own_connection(**kwargs) -> tuple[int, int]:
     try:
-        return _bulk_chunk(**kwargs)
+        return _bulk_chunk_streamed(**kwargs)
     finally:
         connections.close_all()  # this worker thread's connections only
 
@@ -265,8 +343,10 @@ def fee_bulk_calculate(
 ) -> dict:  # fmt: skip
     """Price every fee-bearing core transaction in [start, end) as the configuration says and
     log each calculation (source 'bulk'), set-based in SQL, one chunk of days per transaction.
-    `workers` > 1 runs chunks concurrently, each on its own connection (committed chunks
-    stay if a later one fails; rerunning logs them again, so pick periods not yet logged).
+    `workers` > 1 runs chunks concurrently, each on its own connections (committed chunks
+    stay if a later one fails). Idempotent per txn_id: a transaction already logged by a
+    bulk run is skipped, so rerunning a period logs only what is new (e.g. payments that
+    became successful since).
     Returns counts: logged, unpriced (no configuration covers them)."""
     if isinstance(start, dt.datetime) != isinstance(end, dt.datetime) or end <= start:
         raise FeeValidationError({"end": "must be after start (both dates or both date-times)"})
@@ -286,7 +366,9 @@ def fee_bulk_calculate(
         if progress:
             progress(f"priced and logged {logged:,} transactions (chunk up to {chunk_end}; {unpriced:,} without configuration)")
 
-    common = {"client_ids": client_ids, "with_platform": with_platform, "with_tiers": with_tiers}
+    now = timezone.now()  # calculated_at of the whole run
+    _ensure_log_partition(now)
+    common = {"client_ids": client_ids, "with_platform": with_platform, "with_tiers": with_tiers, "now": now}
     if workers == 1:
         for chunk_start, chunk_end in chunks:
             account(chunk_end, _bulk_chunk(start=chunk_start, end=chunk_end, **common))

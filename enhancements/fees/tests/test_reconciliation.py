@@ -102,6 +102,9 @@ def test_set_based_pricing_matches_the_calculator_and_bulk_logs_every_row(approv
         got = logged[row["txn_id"]]
         assert (got.fee, got.gst, got.net_amount, got.amount) == (expected.fee, expected.gst, expected.net_amount, expected.amount), row
         assert got.transaction_at == at
+    # idempotent per txn_id: a rerun of the period logs nothing again
+    assert fee_bulk_calculate(start=NOV, end=DEC, chunk_days=9) == {"logged": 0, "unpriced": 0}
+    assert FeeCalculationLog.objects.filter(source="bulk").count() == len(rows)
 
 
 @pytest.mark.django_db(databases=["default", "core"])
@@ -154,5 +157,15 @@ def test_bulk_calculation_with_concurrent_workers_logs_each_row_once(approved, c
         assert fee_bulk_calculate(start=NOV, end=DEC, chunk_days=2, workers=2) == {"logged": 6, "unpriced": 0}
         fees = dict(FeeCalculationLog.objects.filter(client_id=5501).values_list("txn_id", "fee"))
         assert fees == {r["txn_id"]: D(20 * (n + 1)).quantize(D("0.01")) for n, r in enumerate(rows)}
+        # a rerun (other chunking) logs only the payment that is new since: one row per txn_id
+        late = txn(core_rows, 5501, 500.0, 0, 0, trans_date=dt.datetime(2026, 11, 3, 12))
+        txn(core_rows, 5501, 300.0, 6.0, 1.08, mode="Wallet", trans_date=dt.datetime(2026, 11, 4, 12))  # no config
+        assert fee_bulk_calculate(start=NOV, end=DEC, chunk_days=3, workers=2) == {"logged": 1, "unpriced": 1}
+        logged = list(FeeCalculationLog.objects.filter(client_id=5501).values_list("txn_id", flat=True))
+        assert sorted(logged) == sorted([r["txn_id"] for r in rows] + [late["txn_id"]])
+        # rows land in the month partition of calculated_at, never in the default partition
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM fee_calculation_log_default WHERE client_id = 5501")
+            assert cursor.fetchone() == (0,)
     finally:  # the unmanaged log is not flushed between tests
         FeeCalculationLog.objects.filter(client_id=5501).delete()
