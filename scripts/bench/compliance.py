@@ -3,7 +3,10 @@ seeded month, each as a ratio to a plain SQL scan of the same rows (goal <= 3).
 
 Baseline in the same run: one aggregate over the month's transaction_detail rows that reads the
 columns the rules use (amount, status, mode, payer, refund, chargeback); best of three (warm cache).
-The scan runs once (a second run only refreshes); the two reports are generated twice, best kept.
+The scan runs three times, each from the same empty state (alerts, audit entries and daily
+baseline rows truncated before, untimed), best kept, like the baseline: on this shared machine a
+single timed run against a best-of-three baseline measured the load more than the code. The two
+reports are generated twice, best kept.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def run(*, size: int, progress) -> dict:
     from core_legacy.owner import core_owner_connection
     from core_legacy.seeding.generator import seed_core
     from core_legacy.sql import core_table
-    from enhancements.compliance.models import Alert
+    from enhancements.compliance.models import Alert, AuditEntry, MerchantDailyVolume
     from enhancements.compliance.reports.generate import report_generate
     from enhancements.compliance.rules.scan import scan_month
 
@@ -73,7 +76,15 @@ def run(*, size: int, progress) -> dict:
     baseline_s, rows = _best_of(3, plain_scan)
     progress(f"baseline: plain scan of {rows:,} rows in {baseline_s:.2f}s")
 
-    scan_s, result = _best_of(1, lambda: scan_month(month=month, progress=progress))
+    def fresh_scan():
+        # Every timed scan starts from the same state (no alerts, no daily baseline rows), so each
+        # one does the full work: raise every alert, write its audit entry, upsert the daily rows.
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {Alert._meta.db_table}, {AuditEntry._meta.db_table}, "
+                           f"{MerchantDailyVolume._meta.db_table} CASCADE")
+        return scan_month(month=month, progress=progress)
+
+    scan_s, result = _best_of(3, fresh_scan)
     alerts = Alert.objects.count()
     progress(f"scan: {scan_s:.2f}s, {alerts:,} alerts")
 
