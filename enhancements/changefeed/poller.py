@@ -16,7 +16,6 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-import psycopg
 from django.db import connection, transaction
 
 from core_legacy.errors import LegacyValueError
@@ -60,8 +59,16 @@ def _q(column: str) -> str:
     return connection.ops.quote_name(column)
 
 
+# Columns the read model translates but no event, fact or feed error depends on: they are
+# not read (NULL is passed instead), which spares the transfer and the masking per row.
+# They cannot fail translation (clean_text/mask never raise); pg_txn_id stays tracked.
+UNUSED_COLUMNS = frozenset({"payee_email", "payee_mob", "vpa", "pg_txn_id"})
+
+
 def _changed_rows_sql(where: str) -> str:
-    columns = ", ".join(f"td.{_q(c)}" for c in TRANSACTION_COLUMNS)
+    columns = ", ".join(
+        f"NULL::text AS {_q(c)}" if c in UNUSED_COLUMNS else f"td.{_q(c)}" for c in TRANSACTION_COLUMNS
+    )
     tracked = ", ".join(f"td.{_q(c)}" for c in TRACKED_COLUMNS)
     times = ", ".join(f"td.{_q(c)}" for c in TIME_COLUMNS)
     return f"""
@@ -91,24 +98,35 @@ class RangeReport:
     watermark: dt.datetime | None = None
 
 
+_STATE_STAGING = "changefeed_txn_state_in"
+
+
 def _upsert_states(rows: list[tuple], now: dt.datetime) -> None:
+    """Write (txn_id, trans_date, fingerprint, events_mask) rows: binary COPY into a temp table
+    (rows are formatted in C), then one INSERT ... SELECT ... ON CONFLICT."""
     if not rows:
         return
-    txn_ids, trans_dates, fingerprints, masks = zip(*rows, strict=True)
-    # Binary parameters: text arrays would be escaped element by element in Python.
-    with psycopg.Cursor(connection.connection) as cur:  # server-side binding (Django's is client-side)
+    with connection.connection.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STATE_STAGING} "
+            "(txn_id text, trans_date timestamptz, fingerprint int8, events_mask int4) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY {_STATE_STAGING} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "timestamptz", "int8", "int4"])
+            write = copy.write_row
+            for row in rows:
+                write(row)
         cur.execute(
             f"""
             INSERT INTO {TxnState._meta.db_table} AS s (txn_id, trans_date, fingerprint, events_mask, updated_at)
-            SELECT u.txn_id, u.trans_date, u.fingerprint, u.events_mask, %b
-            FROM unnest(%b::text[], %b::timestamptz[], %b::int8[], %b::int4[])
-                AS u(txn_id, trans_date, fingerprint, events_mask)
+            SELECT u.txn_id, u.trans_date, u.fingerprint, u.events_mask, %s FROM {_STATE_STAGING} u
             ON CONFLICT (txn_id) DO UPDATE SET
                 trans_date = EXCLUDED.trans_date, fingerprint = EXCLUDED.fingerprint,
                 events_mask = s.events_mask | EXCLUDED.events_mask, updated_at = EXCLUDED.updated_at
             """,
-            [now, list(txn_ids), list(trans_dates), list(fingerprints), list(masks)],
+            [now],
         )
+        cur.execute(f"TRUNCATE {_STATE_STAGING}")
 
 
 def record_errors(errors: Iterable[LegacyValueError], now: dt.datetime) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from enhancements.platform.crypto import decrypt
 from integrations.webhook_delivery.client import DeliveryClient, DeliveryResult
 
 from . import conf
+from .db import execute, fast_cursor
 from .models import WebhookDelivery, WebhookEndpoint
 from .signing import secret_key, signature_header
 
@@ -94,6 +94,28 @@ class Worker:
             self._keys[cache_key] = keys
         return keys
 
+    def send_all(self, send, items: list[Claimed]) -> list[Sent]:
+        """`send` every item on up to `concurrency` threads, results in item order. Each thread
+        takes the next unsent item when it is free (a slow endpoint holds up one thread, not a
+        share of the batch); one task per thread, not per item, as creating a future per
+        delivery cost more than signing it."""
+        results: list[Sent | None] = [None] * len(items)
+        indexes = iter(range(len(items)))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    i = next(indexes, None)
+                if i is None:
+                    return
+                results[i] = send(items[i])
+
+        threads = min(self.concurrency, len(items))
+        for future in [self.executor.submit(drain) for _ in range(threads)]:
+            future.result()  # re-raises a bug in send(); results are complete after this
+        return results  # type: ignore[return-value]
+
     def run_batch(self, *, batch_size: int | None = None) -> int:
         """Claim, send and record one batch; returns how many deliveries were claimed."""
         claimed, endpoints = claim_due(limit=batch_size or conf.delivery_batch_size(), concurrency=self.concurrency)
@@ -110,34 +132,44 @@ class Worker:
             result = self.client.post(endpoint["url"], body=body, headers=headers, timeout_s=endpoint["timeout_s"])
             return Sent(item, result, now, signature)
 
-        sent = list(self.executor.map(send, claimed))
+        sent = self.send_all(send, claimed)
         record(sent, endpoints)
         return len(claimed)
 
 
+ENDPOINT_COLUMNS = ("id", "url", "timeout_s", "is_active", "disabled_reason", "rate_limit_per_s", "secret_encrypted",
+                    "previous_secret_encrypted", "previous_secret_expires_at")  # fmt: skip
+
+
 def claim_due(*, limit: int, concurrency: int) -> tuple[list[Claimed], dict[UUID, dict]]:
     """Lease due deliveries of active endpoints; dead-letter those of disabled endpoints;
-    defer those over an endpoint's rate limit. One short transaction."""
+    defer those over an endpoint's rate limit. One short transaction; the common case is two
+    statements (claim-and-lease, endpoints)."""
     now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
+    with transaction.atomic(), fast_cursor() as cursor:
+        # Select and lease in one statement. The lease covers the whole batch even if every
+        # send waits its full timeout: ceil(n / concurrency) rounds x the slowest timeout.
+        execute(
+            cursor,
             f"""
-            SELECT q.id, q.endpoint_id, q.client_id, q.msg_id, q.body, q.attempts
-            FROM {QUEUE} q WHERE q.state = 'pending' AND q.next_attempt_at <= %s
-            ORDER BY q.next_attempt_at, q.id LIMIT %s FOR UPDATE SKIP LOCKED
+            WITH c AS (
+                SELECT q.id, e.timeout_s FROM {QUEUE} q JOIN {ENDPOINTS} e ON e.id = q.endpoint_id
+                WHERE q.state = 'pending' AND q.next_attempt_at <= %(now)s
+                ORDER BY q.next_attempt_at, q.id LIMIT %(limit)s FOR UPDATE OF q SKIP LOCKED
+            ), lease AS (
+                SELECT ceil(count(*)::float / %(concurrency)s) * max(timeout_s) + %(margin)s AS s FROM c
+            )
+            UPDATE {QUEUE} q SET next_attempt_at = %(now)s + make_interval(secs => lease.s)
+            FROM c, lease WHERE q.id = c.id
+            RETURNING q.id, q.endpoint_id, q.client_id, q.msg_id, q.body, q.attempts
             """,
-            [now, limit],
+            {"now": now, "limit": limit, "concurrency": concurrency, "margin": LEASE_MARGIN_S},
         )
-        rows = [Claimed(r[0], r[1], r[2], r[3], r[4], r[5] + 1) for r in cursor.fetchall()]
+        rows = sorted((Claimed(r[0], r[1], r[2], r[3], r[4], r[5] + 1) for r in cursor.fetchall()), key=lambda c: c.id)
         if not rows:
             return [], {}
-        endpoints = {
-            e["id"]: e
-            for e in WebhookEndpoint.objects.filter(id__in={r.endpoint_id for r in rows}).values(
-                "id", "url", "timeout_s", "is_active", "disabled_reason", "rate_limit_per_s", "secret_encrypted",
-                "previous_secret_encrypted", "previous_secret_expires_at",
-            )  # fmt: skip
-        }
+        execute(cursor, f"SELECT {', '.join(ENDPOINT_COLUMNS)} FROM {ENDPOINTS} WHERE id = ANY(%s)", [list({r.endpoint_id for r in rows})])
+        endpoints = {r[0]: dict(zip(ENDPOINT_COLUMNS, r)) for r in cursor.fetchall()}
         disabled = [r for r in rows if not endpoints[r.endpoint_id]["is_active"]]
         if disabled:
             cursor.execute(
@@ -150,12 +182,6 @@ def claim_due(*, limit: int, concurrency: int) -> tuple[list[Claimed], dict[UUID
         if deferred:
             cursor.execute(f"UPDATE {QUEUE} SET next_attempt_at = %s WHERE id = ANY(%s)",
                            [now.replace(microsecond=0) + dt.timedelta(seconds=1), [r.id for r in deferred]])  # fmt: skip
-        if rows:
-            # The lease covers the whole batch even if every send waits its full timeout.
-            rounds = math.ceil(len(rows) / concurrency)
-            lease = rounds * max(endpoints[r.endpoint_id]["timeout_s"] for r in rows) + LEASE_MARGIN_S
-            cursor.execute(f"UPDATE {QUEUE} SET next_attempt_at = %s WHERE id = ANY(%s)",
-                           [now + dt.timedelta(seconds=lease), [r.id for r in rows]])  # fmt: skip
     return rows, endpoints
 
 
@@ -247,13 +273,14 @@ def record(sent: list[Sent], endpoints: dict[UUID, dict]) -> None:
         updates.append((c.id, state, next_at, r.status, error[:2000], finished, c.attempt))
         logs.append((s.attempted_at, c.id, c.endpoint_id, c.client_id, c.attempt, r.status, r.latency_ms, r.error[:2000],
                      r.body, s.signature, outcome))  # fmt: skip
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), fast_cursor() as cursor:
         cols = list(zip(*updates))
-        cursor.execute(
+        execute(
+            cursor,
             f"""
             UPDATE {QUEUE} q SET state = u.state, next_attempt_at = u.next_at, last_status_code = u.status,
                    last_error = u.error, finished_at = u.finished, attempts = u.attempts
-            FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::int[], %s::text[], %s::timestamptz[], %s::int[])
+            FROM unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::int[], %b::text[], %b::timestamptz[], %b::int[])
                  AS u(id, state, next_at, status, error, finished, attempts)
             WHERE q.id = u.id AND q.state = 'pending'
             """,
@@ -261,7 +288,7 @@ def record(sent: list[Sent], endpoints: dict[UUID, dict]) -> None:
         )
         # COPY: the attempt log is the largest write of a batch; psycopg's C copy path avoids
         # adapting eleven parameter arrays in Python.
-        with cursor.cursor.copy(
+        with cursor.copy(
             "COPY webhook_logs (attempted_at, delivery_id, endpoint_id, client_id, attempt, status_code, latency_ms, "
             "error, response_body, signature, outcome) FROM STDIN"
         ) as copy:

@@ -64,6 +64,29 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 def _guarded_connection_class(base: type[HTTPConnection], allowed: list) -> type[HTTPConnection]:
     class GuardedConnection(base):  # type: ignore[misc, valid-type]
         allowed_networks = allowed
+        _coalesce = False
+        _held: bytes | None = None
+
+        # http.client writes the header block and urllib3 then the body with separate
+        # sendall() calls: two syscalls and two wake-ups of the receiver per small webhook.
+        # For a body given as bytes, hold the header block and send it with the body in one.
+        def request(self, method, url, body=None, headers=None, **kwargs):
+            self._coalesce, self._held = isinstance(body, bytes) and bool(body), None
+            try:
+                super().request(method, url, body=body, headers=headers, **kwargs)
+                if self._held is not None:  # no body write came (cannot happen for non-empty bytes)
+                    held, self._held = self._held, None
+                    super().send(held)
+            finally:
+                self._coalesce, self._held = False, None
+
+        def send(self, data):
+            if self._coalesce and isinstance(data, bytes):
+                if self._held is None:
+                    self._held = data  # the header block: wait for the body
+                    return
+                data, self._held, self._coalesce = self._held + data, None, False
+            super().send(data)
 
         def _new_conn(self) -> socket.socket:
             try:

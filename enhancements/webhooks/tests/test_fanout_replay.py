@@ -44,6 +44,33 @@ def test_fan_out_is_idempotent_when_a_lease_expires(receiver, publish):
     assert WebhookDelivery.objects.count() == 1
 
 
+def test_a_fan_out_that_dies_mid_batch_leaves_every_event_claimable_at_once(receiver, publish, monkeypatch):
+    # Claim, insert and ack are one transaction: a crash while rendering the second event
+    # must not leave the first fanned out-but-pending, nor both leased for a minute.
+    from enhancements.webhooks import fanout
+
+    services.endpoint_create(client_id=101, client_code="M101", url=receiver.url, event_types=["*"])
+    publish("payment.succeeded", client_id=101)
+    publish("refund.created", client_id=101)
+    real_render, calls = fanout.render, []
+
+    def dying_render(**kwargs):
+        calls.append(kwargs["event_type"])
+        if len(calls) == 2:
+            raise RuntimeError("worker died")
+        return real_render(**kwargs)
+
+    monkeypatch.setattr(fanout, "render", dying_render)
+    with pytest.raises(RuntimeError):
+        fan_out_batch()
+    assert WebhookDelivery.objects.count() == 0
+    assert list(OutboxDelivery.objects.filter(consumer="webhooks").values_list("state", "attempts")) == [("pending", 0)] * 2
+    monkeypatch.setattr(fanout, "render", real_render)
+    assert fan_out_batch() == 2  # due right away, no lease to wait out
+    assert WebhookDelivery.objects.count() == 2
+    assert list(OutboxDelivery.objects.filter(consumer="webhooks").values_list("state", "attempts")) == [("done", 1)] * 2
+
+
 def test_template_version_is_frozen_at_enqueue_time(receiver, publish, worker):
     endpoint, secret = services.endpoint_create(client_id=101, client_code="M101", url=receiver.url, event_types=["*"])
     WebhookTemplate.objects.create(event_type="payment.succeeded", version=2, fields=["txn_id", "amount"], rename={"amount": "amount_inr"})
