@@ -6,7 +6,10 @@ connection, with the columns matching needs already translated in SQL:
   core_legacy.conversions.normalise_status (a known sabpaisa_resp_code wins over the word),
 - `expected_net`: amount minus the core row's own charges (convcharges + ep_charges + gst;
   conv_gst / endpoint_gst are the breakdown of gst, not extra deductions),
-- `trans_day`: the India calendar date (core timestamps are naive India time).
+- `trans_day`: the India calendar date (core timestamps are naive India time),
+- `trans_at`: trans_date as an instant (timestamptz), converted once here: the results
+  store it and every "still unpaired" anti-join compares with it, and converting per row
+  in each of those joins cost more than the conversion itself.
 
 Same database (the default, as in production): a temporary table filled by one
 INSERT ... SELECT from the core table. Core elsewhere: the window is COPied out of `core`
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_is_same_database, core_table
 
@@ -40,7 +43,7 @@ END"""
 
 COLUMNS = (
     "txn_id", "trans_date", "trans_day", "client_id", "client_code", "payment_mode", "bank_txn_id", "pg_txn_id",
-    "client_txn_id", "settlement_utr", "amount", "expected_net", "paid",
+    "client_txn_id", "settlement_utr", "amount", "expected_net", "paid", "trans_at",
 )  # fmt: skip
 
 SELECT_SQL = f"""
@@ -50,15 +53,43 @@ SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code
        round(coalesce(paid_amount, act_amount)::numeric, 2) AS amount,
        round(coalesce(paid_amount, act_amount)::numeric, 2) - round(coalesce(convcharges, 0)::numeric, 2)
          - round(coalesce(ep_charges, 0)::numeric, 2) - round(coalesce(gst, 0)::numeric, 2) AS expected_net,
-       {PAID_SQL} AS paid
+       {PAID_SQL} AS paid, trans_date AT TIME ZONE '{{tz}}' AS trans_at
 FROM {{table}}
 WHERE trans_date >= '{{start}}'::timestamp AND trans_date < '{{end}}'::timestamp
 """
 
 
-def prepare_core_window(*, start: dt.date, end: dt.date) -> str:
+# Statistics only for the columns the joins and filters use: ANALYZE of every column (text
+# sorts included) costs a third of building the window.
+ANALYZE_SQL = (
+    "ANALYZE recon_core (txn_id, trans_date, trans_at, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, paid, "
+    "payment_mode)"
+)
+
+
+def _select(table: str, *, start: dt.date, end: dt.date, tz: str) -> str:
+    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), tz=tz.replace("'", "''"))
+
+
+# Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
+# a million-row window stays in memory instead of being written out page by page and read
+# back by every join. PostgreSQL accepts the setting only before the session's first use of
+# a temporary table (or when it equals the size already in use), so it is best effort.
+TEMP_BUFFERS = "256MB"
+
+
+def _raise_temp_buffers(cursor) -> None:
+    try:
+        with transaction.atomic():
+            cursor.execute(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'")
+    except DatabaseError:
+        pass  # temporary tables were used earlier in this session: keep its size
+
+
+def prepare_core_window(*, start: dt.date, end: dt.date, tz: str) -> str:
     """Create `recon_core` for India dates [start, end) on `default`; returns how it was made."""
     with connection.cursor() as cursor:
+        _raise_temp_buffers(cursor)
         cursor.execute(
             "SELECT relkind FROM pg_class WHERE relname = 'recon_core' AND relpersistence = 't' AND pg_table_is_visible(oid)"
         )
@@ -69,28 +100,28 @@ def prepare_core_window(*, start: dt.date, end: dt.date) -> str:
             # Materialised once: the matching scans the window several times, and reading
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
-            sql = SELECT_SQL.format(table=core_table("transaction_detail"), start=start.isoformat(), end=end.isoformat())
+            sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz)
             cursor.execute(f"CREATE TEMPORARY TABLE recon_core ON COMMIT DROP AS {sql}")
-            cursor.execute("ANALYZE recon_core")
+            cursor.execute(ANALYZE_SQL)
             return "selected"
-        _copy_window_from_core(cursor, start=start, end=end)
+        _copy_window_from_core(cursor, start=start, end=end, tz=tz)
         return "copied"
 
 
-def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date) -> None:
+def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date, tz: str) -> None:
     # Core in another database: stream the window out of `core` and into a temp table.
     cursor.execute(
         """CREATE TEMPORARY TABLE recon_core (
             txn_id text, trans_date timestamp, trans_day date, client_id int, client_code text, payment_mode text,
             bank_txn_id text, pg_txn_id text, client_txn_id text, settlement_utr text,
-            amount numeric, expected_net numeric, paid boolean) ON COMMIT DROP"""
+            amount numeric, expected_net numeric, paid boolean, trans_at timestamptz) ON COMMIT DROP"""
     )
     source = connections["core"]
     source.ensure_connection()
-    select = SELECT_SQL.format(table="transaction_detail", start=start.isoformat(), end=end.isoformat())
+    select = _select("transaction_detail", start=start, end=end, tz=tz)
     with source.connection.cursor() as src, src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
         f"COPY recon_core ({', '.join(COLUMNS)}) FROM STDIN"
     ) as into:
         for block in out:
             into.write(block)
-    cursor.execute("ANALYZE recon_core")
+    cursor.execute(ANALYZE_SQL)

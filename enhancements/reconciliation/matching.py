@@ -70,7 +70,7 @@ def _params(rule: RuleSpec, run_id: int, file_id: int) -> dict:
 _UNPAIRED_LINE = f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.entry_id = e.id)"
 _UNPAIRED_CORE = (
     f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.txn_id = c.txn_id "
-    "AND r.trans_date = c.trans_date AT TIME ZONE %(tz)s)"
+    "AND r.trans_date = c.trans_at)"
 )
 _INSERT = f"""INSERT INTO {RESULTS} (run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id,
     outcome, mismatch_type, file_amount, core_amount, file_net, expected_net)"""
@@ -89,7 +89,7 @@ def _one_to_one(rule: RuleSpec, first_rule: bool) -> list[str]:
         WHEN e.txn_date IS NOT NULL AND abs(e.txn_date - c.trans_day) > %(drift)s THEN 'DATE'
         WHEN e.has_fee_info AND abs(e.net - c.expected_net) > %(fee_tol)s THEN 'FEE'
     END"""
-    columns = f"""%(run)s, e.id, e.line_no, c.txn_id, c.trans_date AT TIME ZONE %(tz)s, c.client_id, c.client_code,
+    columns = f"""%(run)s, e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
     base = f"""FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard}
@@ -123,7 +123,7 @@ def _one_to_many(rule: RuleSpec) -> str:
     # net is still claimed by the line (it is the batch's only line) but as an AMOUNT mismatch.
     ref = rule.reference
     return f"""WITH cand AS (
-        SELECT e.id, e.line_no, e.net, e.{ref} AS ref, c.txn_id, c.trans_date, c.client_id, c.client_code,
+        SELECT e.id, e.line_no, e.net, e.{ref} AS ref, c.txn_id, c.trans_at AS trans_date, c.client_id, c.client_code,
                c.expected_net
         FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
@@ -136,7 +136,7 @@ def _one_to_many(rule: RuleSpec) -> str:
         FROM cand JOIN lines USING (ref) GROUP BY cand.id, cand.net
     )
     {_INSERT}
-    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date AT TIME ZONE %(tz)s, client_id, client_code, %(rule)s,
+    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
            CASE WHEN grp.fits THEN 'MATCHED' ELSE 'MISMATCHED' END, CASE WHEN grp.fits THEN NULL ELSE 'AMOUNT' END,
            cand.net, grp.total, cand.net, grp.total
     FROM cand JOIN grp USING (id)"""
@@ -145,7 +145,7 @@ def _one_to_many(rule: RuleSpec) -> str:
 def _many_to_one(rule: RuleSpec) -> str:
     ref = rule.reference
     return f"""WITH cand AS (
-        SELECT e.id, e.line_no, e.amount, e.net, c.txn_id, c.trans_date, c.client_id, c.client_code,
+        SELECT e.id, e.line_no, e.amount, e.net, c.txn_id, c.trans_at AS trans_date, c.client_id, c.client_code,
                c.amount AS core_amount, c.expected_net, count(*) OVER (PARTITION BY e.id) AS core_rows
         FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
@@ -158,7 +158,7 @@ def _many_to_one(rule: RuleSpec) -> str:
         HAVING count(*) > 1 AND abs(sum(amount) - core_amount) <= {_allowed('core_amount')}
     )
     {_INSERT}
-    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date AT TIME ZONE %(tz)s, client_id, client_code, %(rule)s,
+    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
            'MATCHED', NULL, cand.amount, core_amount, cand.net, expected_net
     FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
 
@@ -188,7 +188,7 @@ def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) ->
                     written[rule.id] += cursor.rowcount
             if written[rule.id] > 10_000:
                 # The next rules' "still unpaired" anti-joins need to know the table grew.
-                cursor.execute(f"ANALYZE {RESULTS}")
+                cursor.execute(f"ANALYZE {RESULTS} (run_id, entry_id, txn_id, trans_date)")
     return written
 
 
@@ -285,7 +285,7 @@ def stage_missing_in_bank(*, start: dt.date, end: dt.date, modes: list[str] | No
             FROM recon_core c
             WHERE c.paid AND c.trans_date >= %(start)s::timestamp AND c.trans_date < %(end)s::timestamp {mode_filter}
               AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.txn_id = c.txn_id
-                              AND r.trans_date = c.trans_date AT TIME ZONE %(tz)s)""",
+                              AND r.trans_date = c.trans_at)""",
             {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz},
         )
 

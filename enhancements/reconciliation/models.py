@@ -189,8 +189,11 @@ class ReconResult(models.Model):
 
     class Meta:
         db_table = "transaction_recon_table"
-        indexes = [models.Index(fields=["run", "entry_id"], name="recon_result_run_entry"),
-                   models.Index(fields=["txn_id"], name="recon_result_txn")]  # fmt: skip
+        # Only the index the run's own "still unpaired" / re-run DELETE lookups need: a run
+        # writes up to a million rows in one statement, and every extra index (a txn_id one,
+        # random text keys) costs more than the lookups it would serve; the whole-set joins
+        # on txn_id are hash joins that scan the table anyway.
+        indexes = [models.Index(fields=["run", "entry_id"], name="recon_result_run_entry")]
 
 
 class Mismatch(models.Model):

@@ -83,7 +83,7 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # over a million lines is minutes instead of seconds. Hash joins are always right here.
         cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute(f"DELETE FROM {matching.RESULTS} WHERE run_id = %s", [run.pk])
-    prepare_core_window(start=first - drift, end=end + drift)
+    prepare_core_window(start=first - drift, end=end + drift, tz=tz)
     summary: dict = {}
     with transaction.atomic():
         per_rule = matching.apply_rules(run_id=run.pk, file_id=file.pk, rules=specs, tz=tz)

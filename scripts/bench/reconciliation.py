@@ -14,6 +14,10 @@ rules. The limit, measured in the same run after it: a plain server-side COPY of
 same file into an unindexed table plus one hash join of it with transaction_detail on the
 reference column. Keys: rows, to_limit_ratio (goal <= 3), misclassified (0), missed (0),
 peak_rss_mb.
+
+Diagnostics: RECON_BENCH_SLOW_S (default 1) prints the run's statements slower than that;
+RECON_BENCH_EXPLAIN=1 prints every INSERT's EXPLAIN (ANALYZE, BUFFERS), rolled back to a
+savepoint before the statement itself runs (slows the run; not for the ratio).
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ TYPES = ("AMOUNT", "DATE", "STATUS", "FEE", "MISSING_IN_SYSTEM", "MISSING_IN_BAN
 HEADER = ["Order Id", "Reference Id", "Transaction Amount", "Service Charge", "Service Tax", "Settlement Amount",
           "UTR", "Transaction Time", "Payment Mode", "Transaction Status"]  # fmt: skip
 PAISA = Decimal("0.01")
+# Statements of the run slower than this are printed (where the time goes); lower it for small sizes.
+SLOW_S = float(os.environ.get("RECON_BENCH_SLOW_S", "1"))
+EXPLAIN = os.environ.get("RECON_BENCH_EXPLAIN") == "1"
 PAID = {"SUCCESS", "SETTLED", "REFUND_INITIATED", "REFUNDED"}
 
 
@@ -133,12 +140,21 @@ def _timed(progress):
     """Report each statement of the run that takes over a second (where the time goes)."""
 
     def wrapper(execute, sql, params, many, context):
+        if EXPLAIN and sql.lstrip().startswith("INSERT"):
+            # Diagnostics (RECON_BENCH_EXPLAIN=1): the plan with real timings, rolled back,
+            # then the statement itself.
+            raw = context["cursor"].cursor
+            raw.execute("SAVEPOINT bench_explain")
+            raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            plan = "\n".join(r[0] for r in raw.fetchall())
+            raw.execute("ROLLBACK TO SAVEPOINT bench_explain")
+            progress(f"plan of {' '.join(sql.split())[:80]}:\n{plan}")
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
             seconds = time.perf_counter() - started
-            if seconds > 1:
+            if seconds > SLOW_S:
                 progress(f"  {seconds:5.1f}s  {' '.join(sql.split())[:110]}")
 
     return wrapper
