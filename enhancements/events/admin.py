@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from enhancements.platform.admin_mixins import ViewOnlyAdminMixin
+
 from . import outbox
 from .models import OutboxDelivery, OutboxEvent
 
@@ -16,22 +18,13 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "type", "client_code", "txn_id", "occurred_at", "id")
     list_filter = ("type",)
     search_fields = ("txn_id__exact", "client_code__exact", "event_key__exact")
     readonly_fields = ("id", "event_key", "type", "client_id", "client_code", "txn_id", "payload", "occurred_at", "created_at")
     inlines = [DeliveryInline]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OutboxDelivery)

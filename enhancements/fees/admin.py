@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from core_legacy.admin_pagination import CappedCountPaginator
 from enhancements.regulatory.mdr import ZeroMdrViolation
 
+from enhancements.platform.admin_mixins import ViewOnlyAdminMixin
+
 from .models import ConfigStatus, FeeCalculationLog, FeeConfiguration, FeeDiscrepancy, FeeReconciliation, PromotionalFee
 from .reconciliation import fee_discrepancy_resolve
 from .services import FeeApprovalError, fee_configuration_approve, fee_configuration_propose, fee_configuration_reject
@@ -110,7 +112,7 @@ class PromotionalFeeAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeeCalculationLog)
-class FeeCalculationLogAdmin(admin.ModelAdmin):
+class FeeCalculationLogAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Search by exact client id or txn id; the table is huge, so no full count. A txn id
     search uses the txn_id index; narrow a client id search by period (calculated_at filter:
     partition pruning + the BRIN), as the log keeps no client_id index (see docs/fees.md)."""
@@ -123,15 +125,6 @@ class FeeCalculationLogAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     paginator = CappedCountPaginator
 

@@ -15,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from enhancements.platform.admin_mixins import ViewOnlyAdminMixin
+
 from . import batches, services
 from .admin_forms import BatchUploadForm, DecisionForm, RaiseRefundForm
 from .callbacks import callback_process
@@ -64,11 +66,6 @@ class _NoRawEdits:
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class _ReadOnly(_NoRawEdits):
-    def has_add_permission(self, request):
         return False
 
 
@@ -211,7 +208,7 @@ class RefundBatchAdmin(_DecisionsMixin, admin.ModelAdmin):
 
 
 @admin.register(RefundBatchItem)
-class RefundBatchItemAdmin(_ReadOnly, admin.ModelAdmin):
+class RefundBatchItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("batch", "row_number", "txn_id", "client_txn_id", "amount", "verdict", "rule", "message", "refund_state")
     list_filter = ("verdict", "rule")
     search_fields = ("txn_id__exact", "client_txn_id__exact")

@@ -12,6 +12,8 @@ from django.db import models
 from django.shortcuts import render
 from django.utils import timezone
 
+from enhancements.platform.admin_mixins import ViewOnlyAdminMixin
+
 from . import selectors, services
 from .models import WebhookAlert, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookTemplate
 
@@ -190,17 +192,8 @@ class WebhookTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(admin.ModelAdmin):
+class WebhookAttemptAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("attempted_at", "delivery_id", "attempt", "status_code", "latency_ms", "outcome", "error")
     list_filter = ("outcome",)
     search_fields = ("delivery_id__exact",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
