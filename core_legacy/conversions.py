@@ -39,7 +39,7 @@ def money_from_float(value: float | None, *, table: str, key: object, column: st
         return quantize_paise(value)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise LegacyValueError(table=table, key=key, column=column, value=value, reason="not a finite amount")
-    return quantize_paise(Decimal(repr(float(value))))
+    return _quantized(Decimal(repr(float(value))), table=table, key=key, column=column, value=value)
 
 
 def money_from_text(value: str | None, *, table: str, key: object, column: str) -> Decimal | None:
@@ -57,7 +57,16 @@ def money_from_text(value: str | None, *, table: str, key: object, column: str) 
         amount = Decimal(number)
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only digits
         raise LegacyValueError(table=table, key=key, column=column, value=value, reason="not an amount") from exc
-    return quantize_paise(-amount if match.group("sign") else amount)
+    return _quantized(-amount if match.group("sign") else amount, table=table, key=key, column=column, value=value)
+
+
+def _quantized(amount: Decimal, *, table: str, key: object, column: str, value: object) -> Decimal:
+    # Decimal's default context holds 28 digits: an amount of 10^26 rupees or more cannot
+    # be expressed to the paisa. No real payment is that large, so it is a bad value.
+    try:
+        return quantize_paise(amount)
+    except InvalidOperation as exc:
+        raise LegacyValueError(table=table, key=key, column=column, value=value, reason="amount too large") from exc
 
 
 def clean_text(value: str | None) -> str | None:

@@ -89,6 +89,14 @@ def test_text_money_round_trips_with_indian_grouping(p):
     assert money_from_text(f"{exact:,.2f}", **WHERE) == exact
 
 
+@pytest.mark.parametrize("huge", ["1" + "0" * 26, "9" * 40])
+def test_amounts_too_large_for_paise_are_named_errors(huge):
+    with pytest.raises(LegacyValueError, match="too large"):
+        money_from_text(huge, **WHERE)
+    with pytest.raises(LegacyValueError, match="too large"):
+        money_from_float(float(huge), **WHERE)
+
+
 @given(st.text())
 def test_text_money_never_crashes_with_anything_but_a_named_error(text):
     try:

@@ -10,6 +10,12 @@
 
 Claims take a lease (`lease_seconds`): a consumer that dies mid-batch loses nothing; its
 deliveries become claimable again when the lease expires (at-least-once).
+
+Publishing writes only the event row. A consumer's delivery rows are created when it
+claims (`materialise`, called by `claim`), from its cursor over the events: a backfill of a
+million events pays for one row per event instead of one per event and consumer, and
+consumers create their rows in small batches as they go. A consumer registered for the
+first time starts at the oldest event still in the outbox.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import OutboxDelivery, OutboxEvent
-from .registry import consumers_for
+from .models import OutboxConsumerCursor, OutboxDelivery, OutboxEvent
+from .registry import consumers_for, like_patterns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +52,9 @@ class ClaimedEvent:
     event: OutboxEvent
 
 
+EVENTS = OutboxEvent._meta.db_table
+DELIVERIES = OutboxDelivery._meta.db_table
+CURSORS = OutboxConsumerCursor._meta.db_table
 _ENCODER = DjangoJSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
@@ -80,25 +89,22 @@ def publish_many(events: Sequence[NewEvent]) -> int:
     """
     if not events:
         return 0
-    now = timezone.now()
-    event_ids: list = []
-    consumers: list[str] = []
     with transaction.atomic():
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cur:
             cur.execute(
                 f"""
-                INSERT INTO {OutboxEvent._meta.db_table}
+                INSERT INTO {EVENTS}
                     (id, event_key, type, client_id, client_code, txn_id, payload, occurred_at, created_at)
-                SELECT gen_random_uuid(), u.event_key, u.type, u.client_id, u.client_code, u.txn_id,
+                SELECT outbox_uuid7(), u.event_key, u.type, u.client_id, u.client_code, u.txn_id,
                        u.payload::jsonb, u.occurred_at, %b
                 FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[], %b::timestamptz[])
                     AS u(event_key, type, client_id, client_code, txn_id, payload, occurred_at)
                 ON CONFLICT (event_key) DO NOTHING
-                RETURNING id, type
+                RETURNING type
                 """,
                 [
-                    now,
+                    timezone.now(),
                     [e.event_key for e in events],
                     [e.type for e in events],
                     [e.client_id for e in events],
@@ -109,29 +115,84 @@ def publish_many(events: Sequence[NewEvent]) -> int:
                 ],
             )
             created = cur.fetchall()
-            by_type: dict[str, list[str]] = {}
-            for event_id, event_type in created:
-                if event_type not in by_type:
-                    by_type[event_type] = consumers_for(event_type)
-                for consumer in by_type[event_type]:
-                    event_ids.append(event_id)
-                    consumers.append(consumer)
-            if event_ids:
-                cur.execute(
-                    f"""
-                    INSERT INTO {OutboxDelivery._meta.db_table}
-                        (event_id, consumer, state, attempts, available_at, last_error)
-                    SELECT d.event_id, d.consumer, 'pending', 0, %b, ''
-                    FROM unnest(%b::uuid[], %b::text[]) AS d(event_id, consumer)
-                    """,
-                    [now, event_ids, consumers],
-                )
-    if event_ids:
+    names = sorted({consumer for event_type in {row[0] for row in created} for consumer in consumers_for(event_type)})
+    if names:
         from .signals import deliveries_created
 
-        names = sorted(set(consumers))
         transaction.on_commit(lambda: deliveries_created.send(sender=OutboxEvent, consumers=names))
     return len(created)
+
+
+def materialise(*, consumer: str, max_events: int = 5000) -> int:
+    """Create `consumer`'s delivery rows for the next events after its cursor; returns how many.
+
+    Why the cursor order (created_xid, seq) is safe: every transaction whose id is below
+    the snapshot's xmin has finished, so no event with such a created_xid can still
+    appear. The cursor only ever moves past events below xmin; an event written later
+    has a higher created_xid and lands after it. Events above xmin that are already
+    visible (committed, or written by this very transaction) get their deliveries too,
+    so a long transaction elsewhere does not hold consumers back; the cursor passes them
+    later and the unique (event, consumer) index makes that a no-op.
+
+    Only one claimer per consumer materialises at a time (the cursor row is locked with
+    SKIP LOCKED); the others go straight to claiming what exists.
+    """
+    patterns = like_patterns(consumer)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CURSORS} (consumer, last_xid, last_seq, updated_at) VALUES (%s, '0', 0, now()) "
+            "ON CONFLICT (consumer) DO NOTHING",
+            [consumer],
+        )
+        cursor.execute(
+            f"SELECT last_xid::text, last_seq FROM {CURSORS} WHERE consumer = %s FOR UPDATE SKIP LOCKED", [consumer]
+        )
+        position = cursor.fetchone()
+        if position is None:
+            return 0  # another claimer of this consumer is materialising right now
+        cursor.execute(
+            f"""
+            WITH scanned AS MATERIALIZED (
+                SELECT e.id, e.type, e.created_xid, e.seq
+                FROM {EVENTS} e
+                WHERE (e.created_xid, e.seq) > (%(xid)s::xid8, %(seq)s)
+                ORDER BY e.created_xid, e.seq
+                LIMIT %(limit)s
+            ), created AS (
+                INSERT INTO {DELIVERIES} (event_id, consumer, state, attempts, available_at, last_error)
+                SELECT s.id, %(consumer)s, 'pending', 0, now(), ''
+                FROM scanned s
+                WHERE s.type LIKE ANY(%(patterns)s)
+                ORDER BY s.created_xid, s.seq
+                ON CONFLICT (event_id, consumer) DO NOTHING
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM created),
+                   passed.created_xid::text, passed.seq
+            FROM (SELECT 1) one
+            LEFT JOIN LATERAL (
+                SELECT s.created_xid, s.seq FROM scanned s
+                WHERE s.created_xid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY s.created_xid DESC, s.seq DESC LIMIT 1
+            ) passed ON true
+            """,
+            {"xid": position[0], "seq": position[1], "limit": max_events, "consumer": consumer, "patterns": patterns},
+        )
+        created, last_xid, last_seq = cursor.fetchone()
+        if last_xid is not None:
+            cursor.execute(
+                f"UPDATE {CURSORS} SET last_xid = %s::xid8, last_seq = %s, updated_at = now() WHERE consumer = %s",
+                [last_xid, last_seq, consumer],
+            )
+    return created
+
+
+def has_due(*, consumer: str) -> bool:
+    """Whether `consumer` has anything to claim now (creating its new deliveries first)."""
+    materialise(consumer=consumer)
+    return OutboxDelivery.objects.filter(
+        consumer=consumer, state=OutboxDelivery.State.PENDING, available_at__lte=timezone.now()
+    ).exists()
 
 
 def claim(*, consumer: str, limit: int = 100, lease_seconds: int = 60, event_types: Iterable[str] | None = None) -> list[ClaimedEvent]:
@@ -139,6 +200,7 @@ def claim(*, consumer: str, limit: int = 100, lease_seconds: int = 60, event_typ
 
     Concurrent claimers never get the same delivery while its lease runs.
     """
+    materialise(consumer=consumer, max_events=max(1000, min(limit * 10, 20000)))
     now = timezone.now()
     type_filter = ""
     params: list = [consumer, now]
@@ -149,8 +211,8 @@ def claim(*, consumer: str, limit: int = 100, lease_seconds: int = 60, event_typ
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT d.id FROM {OutboxDelivery._meta.db_table} d
-            JOIN {OutboxEvent._meta.db_table} e ON e.id = d.event_id
+            SELECT d.id FROM {DELIVERIES} d
+            JOIN {EVENTS} e ON e.id = d.event_id
             WHERE d.consumer = %s AND d.state = 'pending' AND d.available_at <= %s {type_filter}
             ORDER BY d.available_at, d.id
             LIMIT %s

@@ -27,7 +27,7 @@ from enhancements.regulatory.mdr import is_zero_mdr_mode, zero_mdr_rule
 
 from .calculator import ComponentFee, FeeResult, PromotionTerms, combine, component_fee, discount_for, zero_component
 from .models import PAYMENT_MODES, FeeCalculationLog, FeeType, PromotionalFee, PromotionalFeeUsage
-from .pricing_sql import naive_bounds, priced_ctes, transactions_sql, use_batch_memory
+from .pricing_sql import naive_bounds, priced_ctes, pricing_terms, transactions_sql, use_batch_memory
 from .selectors import (
     configurations_in_force,
     previous_month_volume,
@@ -242,18 +242,19 @@ _LOG_SELECT = """
         p.mdr_fee::numeric(14, 2), p.mdr_band::int, p.platform_config_id::bigint, p.platform_fee::numeric(14, 2),
         p.platform_band::int, NULL::bigint, 0::numeric(14, 2), p.fee::numeric(14, 2), p.gst::numeric(14, 2),
         p.total::numeric(14, 2), p.net_amount::numeric(14, 2)
-    FROM priced p
+    FROM ({priced}) p
     WHERE NOT EXISTS (SELECT 1 FROM {log} l WHERE l.txn_id = p.txn_id::text AND l.source = 'bulk'
                       AND l.calculated_at >= %(logged_since)s)"""
 
 
-def _chunk_sql(*, start, end, client_ids, with_platform: bool, with_tiers: bool, now: dt.datetime) -> tuple[str, dict]:
-    sql, params = priced_ctes(txn_sql=transactions_sql(client_ids=client_ids is not None),
-                              with_platform=with_platform, with_tiers=with_tiers, proposal=None)  # fmt: skip
+def _chunk_sql(*, start, end, client_ids, with_platform: bool, with_tiers: bool, terms: dict,
+               now: dt.datetime) -> tuple[str, dict]:
+    ctes, priced, params = priced_ctes(txn_sql=transactions_sql(client_ids=client_ids is not None),
+                                       with_platform=with_platform, with_tiers=with_tiers, terms=terms)  # fmt: skip
     params.update(naive_bounds(start, end))
     since = from_core_naive(params["start_naive"]) - dt.timedelta(days=1)  # a day of slack for clock skew
     params.update(client_ids=client_ids, now=now, logged_since=since)
-    return sql + _LOG_SELECT.format(log=LOG_TABLE), params
+    return ctes + _LOG_SELECT.format(log=LOG_TABLE, priced=priced), params
 
 
 def _lock_days(cursor, start, end) -> None:
@@ -281,11 +282,11 @@ def _ensure_log_partition(now: dt.datetime) -> None:
     ensure_monthly_partitions(LOG_TABLE, start=month, months=1)
 
 
-def _bulk_chunk(*, start, end, client_ids, with_platform: bool, with_tiers: bool,
+def _bulk_chunk(*, start, end, client_ids, with_platform: bool, with_tiers: bool, terms: dict,
                 now: dt.datetime) -> tuple[int, int]:
     """One chunk in the caller's connection and transaction: INSERT ... SELECT."""
     sql, params = _chunk_sql(start=start, end=end, client_ids=client_ids, with_platform=with_platform,
-                             with_tiers=with_tiers, now=now)  # fmt: skip
+                             with_tiers=with_tiers, terms=terms, now=now)  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
         use_batch_memory(cursor)
         _lock_days(cursor, start, end)
@@ -298,7 +299,7 @@ def _bulk_chunk(*, start, end, client_ids, with_platform: bool, with_tiers: bool
         return cursor.fetchone()
 
 
-def _bulk_chunk_streamed(*, start, end, client_ids, with_platform: bool, with_tiers: bool,
+def _bulk_chunk_streamed(*, start, end, client_ids, with_platform: bool, with_tiers: bool, terms: dict,
                          now: dt.datetime) -> tuple[int, int]:
     """One chunk on this thread's own connections: the priced rows are read with a read-only
     `COPY (SELECT ...) TO STDOUT (FORMAT binary)` on a second connection and the bytes are
@@ -308,13 +309,16 @@ def _bulk_chunk_streamed(*, start, end, client_ids, with_platform: bool, with_ti
     import psycopg
 
     sql, params = _chunk_sql(start=start, end=end, client_ids=client_ids, with_platform=with_platform,
-                             with_tiers=with_tiers, now=now)  # fmt: skip
+                             with_tiers=with_tiers, terms=terms, now=now)  # fmt: skip
     reader = connection.get_new_connection(connection.get_connection_params())
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_days(cursor, start, end)  # before the reader's snapshot: it then sees earlier runs' rows
             with reader.cursor() as rc:
                 rc.execute("SET work_mem = '64MB'")
+                # The chunks already run concurrently, one connection pair each: parallel
+                # workers inside each chunk would only oversubscribe the cores.
+                rc.execute("SET max_parallel_workers_per_gather = 0")
             query = psycopg.ClientCursor(reader).mogrify(sql, params)
             writer = connection.connection
             with writer.cursor() as wc, reader.cursor() as rc:
@@ -368,7 +372,10 @@ def fee_bulk_calculate(
 
     now = timezone.now()  # calculated_at of the whole run
     _ensure_log_partition(now)
-    common = {"client_ids": client_ids, "with_platform": with_platform, "with_tiers": with_tiers, "now": now}
+    with connection.cursor() as cursor:  # the configuration over the whole period, read once for every chunk
+        terms = pricing_terms(cursor, proposal=None, **naive_bounds(start, end))
+    common = {"client_ids": client_ids, "with_platform": with_platform, "with_tiers": with_tiers, "terms": terms,
+              "now": now}
     if workers == 1:
         for chunk_start, chunk_end in chunks:
             account(chunk_end, _bulk_chunk(start=chunk_start, end=chunk_end, **common))

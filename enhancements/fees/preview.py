@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from .pricing_sql import Proposal, naive_bounds, priced_ctes, transactions_sql
+from .pricing_sql import Proposal, naive_bounds, priced_ctes, pricing_terms, transactions_sql
 from .selectors import pricing_features
 
 
@@ -20,16 +20,18 @@ def _totals(*, client_id: int, start: dt.date, end: dt.date, proposal: Proposal 
     if proposal is not None:
         with_platform = with_platform or proposal.fee_type == "platform"
         with_tiers = with_tiers or proposal.structure == "volume_tier"
-    sql, params = priced_ctes(txn_sql=transactions_sql(client_ids=True), with_platform=with_platform,
-                              with_tiers=with_tiers, proposal=proposal)  # fmt: skip
-    params.update(naive_bounds(start, end))
-    params["client_ids"] = [client_id]
+    bounds = naive_bounds(start, end)
     with connection.cursor() as cursor:
+        terms = pricing_terms(cursor, proposal=proposal, **bounds)
+        ctes, priced, params = priced_ctes(txn_sql=transactions_sql(client_ids=True), with_platform=with_platform,
+                                           with_tiers=with_tiers, terms=terms)  # fmt: skip
+        params.update(bounds)
+        params["client_ids"] = [client_id]
         cursor.execute(
-            f"""{sql}
+            f"""{ctes}
             SELECT payment_mode, count(*), sum(amount), sum(fee) FILTER (WHERE priced), sum(gst) FILTER (WHERE priced),
                    count(*) FILTER (WHERE NOT priced)
-            FROM priced GROUP BY payment_mode ORDER BY payment_mode""",
+            FROM ({priced}) p GROUP BY payment_mode ORDER BY payment_mode""",
             params,
         )
         zero = Decimal("0.00")

@@ -8,21 +8,19 @@ Promotions are not part of it: they are discretionary per calculation, while thi
 
 Configuration lookup per transaction and fee type: the merchant's approved version whose
 [effective_from, effective_until) holds the transaction time, else the default version
-(client_id NULL) for the mode. Both are equi-joins on (client_id, payment_mode) so
-PostgreSQL hash-joins a million transactions against the configurations.
-The configuration CTE `cfg` is NOT MATERIALIZED (re-read per reference: a few hundred
-rows). The slab/tier CTEs `bands` and `tiers` ARE materialized: as inline subqueries the
-planner hashed the (large) transaction side to probe them (four Hash Right Joins, ~40% of
-the statement on 225k rows); as CTE scans it hashes the few band rows instead (Hash Left
-Joins), 20-45% faster in alternating runs with identical results. The cost is that a CTE
-scan is parallel-restricted, but this statement got no parallel plan anyway (its joins and
-expressions sit above the OFFSET 0 fences; see docs/fees.md).
+(client_id NULL) for the mode. The versions are first resolved into terms (one per slab or
+tier and time segment, merchant vs default decided per merchant and period: pricing_terms)
+and passed as arrays, so each fee type is one hash join on (client key, payment_mode)
+against a few hundred known rows, with at most one match.
+The statement is parallel-safe (no CTE scan, no OFFSET fence; see FENCE), so a read-only
+statement over it can use PostgreSQL's parallel workers (the reconciliation does).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 
 from django.conf import settings
@@ -94,55 +92,26 @@ def transactions_sql(*, client_ids: bool) -> str:
           AND {FEE_BEARING} {scope}"""
 
 
-def _component(alias: str, fee_type: str, *, with_slabs: bool, with_tiers: bool) -> tuple[str, str, str]:
-    """(joins, terms columns, fee column) for one fee type: the merchant's version (alias+c)
-    if one covers the transaction, else the default (alias+d)."""
-    a = alias
-    cid = f"coalesce({a}c.id, {a}d.id)"
-    joins = f"""
-        LEFT JOIN cfg {a}c ON {a}c.fee_type = '{fee_type}' AND {a}c.client_id = t.client_id
-             AND {a}c.payment_mode = t.payment_mode AND t.trans_date >= {a}c.from_naive AND t.trans_date < {a}c.until_naive
-        LEFT JOIN cfg {a}d ON {a}d.fee_type = '{fee_type}' AND {a}d.client_id IS NULL
-             AND {a}d.payment_mode = t.payment_mode AND t.trans_date >= {a}d.from_naive AND t.trans_date < {a}d.until_naive"""  # fmt: skip
-    if with_slabs:
-        joins += f"""
-        LEFT JOIN bands {a}b ON {a}b.config_id = {cid}
-             AND (t.amount > {a}b.lower OR ({a}b.lower_inclusive AND t.amount = {a}b.lower))
-             AND ({a}b.upper IS NULL OR t.amount < {a}b.upper OR ({a}b.upper_inclusive AND t.amount = {a}b.upper))"""  # fmt: skip
-    if with_tiers:
-        joins += f"""
-        LEFT JOIN tiers {a}t ON {a}t.config_id = {cid} AND coalesce(t.monthly_volume, 0) >= {a}t.min_volume
-             AND ({a}t.next_min IS NULL OR coalesce(t.monthly_volume, 0) < {a}t.next_min)"""  # fmt: skip
-
-    def pick(column: str) -> str:
-        return f"CASE WHEN {a}c.id IS NOT NULL THEN {a}c.{column} ELSE {a}d.{column} END"
-
-    structure = pick("structure")
-    band_cases = (f" WHEN 'slab' THEN {a}b.band" if with_slabs else "") + (f" WHEN 'volume_tier' THEN {a}t.band" if with_tiers else "")
-    pct_cases = (f" WHEN 'slab' THEN {a}b.percent" if with_slabs else "") + (f" WHEN 'volume_tier' THEN {a}t.percent" if with_tiers else "")
-    fix_cases = (f" WHEN 'slab' THEN {a}b.fixed" if with_slabs else "") + (f" WHEN 'volume_tier' THEN {a}t.fixed" if with_tiers else "")
-    band = f"CASE {structure}{band_cases} END" if band_cases else "NULL::int"
-    pct = f"CASE {structure}{pct_cases} ELSE {pick('percent')} END" if pct_cases else pick("percent")
-    fixed = f"CASE {structure}{fix_cases} ELSE {pick('fixed_amount')} END" if fix_cases else pick("fixed_amount")
-    terms = (f"{cid} AS {fee_type}_config_id, {band} AS {fee_type}_band, {pct} AS {fee_type}_pct, "
-             f"{fixed} AS {fee_type}_fixed, {pick('min_fee')} AS {fee_type}_min, {pick('max_fee')} AS {fee_type}_max, "
-             f"{pick('gst_rate')} AS {fee_type}_gst_rate")  # fmt: skip
-    # raw = amount x pct / 100 + fixed (x 0.01 is the same exact value, cheaper than numeric
-    # division). raw >= 0 (rates are validated >= 0), so a missing minimum is 0 and a missing
-    # maximum +Infinity. NULL: a slab/tier that matched nothing (validation prevents it).
-    f = fee_type
-    fee = (f"CASE WHEN c.{f}_config_id IS NULL THEN 0::numeric WHEN c.{f}_pct IS NULL OR c.{f}_fixed IS NULL THEN NULL "
-           f"ELSE round(LEAST(GREATEST(c.amount * c.{f}_pct * 0.01 + c.{f}_fixed, coalesce(c.{f}_min, 0)), "
-           f"coalesce(c.{f}_max, 'Infinity'::numeric)), 2) END AS {f}_fee")  # fmt: skip
-    return joins, terms, fee
+# One pricing term: a configuration version narrowed to one slab or tier (or the whole
+# version when it has neither) and to a time segment, with the amount and volume range it
+# applies to, under a client key (see pricing_terms). Built once per statement from the few
+# hundred configuration rows and passed to the pricing SELECT as arrays, so the planner
+# knows exactly how small the inner side of each join is.
+TERM_COLUMNS = (
+    ("config_id", "bigint"), ("client_key", "bigint"), ("payment_mode", "text"), ("fee_type", "text"),
+    ("from_naive", "timestamp"), ("until_naive", "timestamp"), ("amount_lower", "numeric"),
+    ("amount_lower_inclusive", "boolean"), ("amount_upper", "numeric"), ("amount_upper_inclusive", "boolean"),
+    ("volume_lower", "numeric"), ("volume_upper", "numeric"), ("band", "int"), ("percent", "numeric"),
+    ("fixed", "numeric"), ("min_fee", "numeric"), ("max_fee", "numeric"), ("gst_rate", "numeric"),
+)  # fmt: skip
 
 
-def priced_ctes(*, txn_sql: str, with_platform: bool, with_tiers: bool, proposal: Proposal | None) -> tuple[str, dict]:
-    """`WITH ... priced AS (...)` over txn_sql, and its extra params. `priced` has the txn
-    columns plus mdr_/platform_ config_id, band, fee, and fee, gst, total, net_amount,
-    monthly_volume and `priced` (false: no configuration covers a mode that needs one)."""
+def _configurations_sql(proposal: Proposal | None) -> tuple[str, dict]:
+    """The approved versions overlapping [%(start_naive)s, %(end_naive)s) (a proposal replaces
+    its merchant+mode+fee type), and their slabs and tiers parsed from JSON, one row per
+    (version, slab or tier)."""
     table = FeeConfiguration._meta.db_table
-    params: dict = {"tz": settings.CORE_TIME_ZONE, "zero_mdr_modes": list(ZERO_MDR_RULES), "client_ids": None}
+    params: dict = {"tz": settings.CORE_TIME_ZONE}
     exclude, extra = "", ""
     if proposal is not None:
         exclude = ("AND NOT (c.client_id IS NOT DISTINCT FROM %(p_client)s AND c.payment_mode = %(p_mode)s "
@@ -155,33 +124,6 @@ def priced_ctes(*, txn_sql: str, with_platform: bool, with_tiers: bool, proposal
                       p_min=None if proposal.min_fee is None else str(proposal.min_fee),
                       p_max=None if proposal.max_fee is None else str(proposal.max_fee), p_gst=str(proposal.gst_rate),
                       p_slabs=json.dumps(proposal.slabs or []), p_tiers=json.dumps(proposal.tiers or []))  # fmt: skip
-    volume = "NULL::numeric AS monthly_volume"
-    volume_cte = ""
-    if with_tiers:
-        td = core_table("transaction_detail")
-        # Tier volume: the merchant's fee-bearing volume in the previous calendar month.
-        volume_cte = f"""
-        volumes AS (
-            SELECT td.client_id, date_trunc('month', td.trans_date) AS month, sum({AMOUNT}) AS volume
-            FROM {td} td
-            WHERE td.trans_date >= date_trunc('month', %(start_naive)s::timestamp) - interval '1 month'
-              AND td.trans_date < date_trunc('month', %(end_naive)s::timestamp - interval '1 microsecond')
-              AND (%(client_ids)s::int[] IS NULL OR td.client_id = ANY(%(client_ids)s::int[]))
-              -- a top-level EXISTS becomes a semi-join (an OR of subqueries would be a SubPlan,
-              -- which keeps everything above it out of parallel workers)
-              AND EXISTS (SELECT 1 FROM cfg WHERE cfg.structure = 'volume_tier'
-                          AND (cfg.client_id IS NULL OR cfg.client_id = td.client_id))
-              AND {FEE_BEARING}
-            GROUP BY 1, 2),"""
-        volume = "coalesce(v.volume, 0) AS monthly_volume"
-    with_slabs = True  # cheap when there are none: the bands CTE is then empty
-    mdr_joins, mdr_terms, mdr_fee = _component("m", "mdr", with_slabs=with_slabs, with_tiers=with_tiers)
-    if with_platform:
-        plat_joins, plat_terms, plat_fee = _component("p", "platform", with_slabs=with_slabs, with_tiers=with_tiers)
-    else:
-        plat_joins = ""
-        plat_terms = "NULL::bigint AS platform_config_id, NULL::int AS platform_band, NULL::numeric AS platform_gst_rate"
-        plat_fee = "0::numeric AS platform_fee"
     sql = f"""
     WITH cfg AS NOT MATERIALIZED (
         SELECT c.id, c.client_id, c.payment_mode, c.fee_type, c.structure, c.percent, c.fixed_amount, c.min_fee,
@@ -193,41 +135,221 @@ def priced_ctes(*, txn_sql: str, with_platform: bool, with_tiers: bool, proposal
           AND (c.effective_from AT TIME ZONE %(tz)s) < %(end_naive)s
           AND (c.effective_until IS NULL OR (c.effective_until AT TIME ZONE %(tz)s) > %(start_naive)s) {exclude}
         {extra}
-    ),
-    bands AS MATERIALIZED (  -- see the module docstring
-        SELECT c.id AS config_id, (e.ord - 1)::int AS band, (e.s->>'lower')::numeric AS lower,
+    )
+    SELECT c.id, c.client_id, c.payment_mode, c.fee_type, c.structure, c.percent, c.fixed_amount, c.min_fee, c.max_fee,
+           c.gst_rate, CASE WHEN isfinite(c.from_naive) THEN c.from_naive END,
+           CASE WHEN isfinite(c.until_naive) THEN c.until_naive END,
+           e.band, e.lower, e.lower_inclusive, e.upper, e.upper_inclusive, e.min_volume, e.next_min, e.percent, e.fixed
+    FROM cfg c LEFT JOIN LATERAL (  -- this version's slabs or tiers
+        SELECT (e.ord - 1)::int AS band, (e.s->>'lower')::numeric AS lower,
                (e.s->>'lower_inclusive')::boolean AS lower_inclusive, (e.s->>'upper')::numeric AS upper,
                coalesce((e.s->>'upper_inclusive')::boolean, false) AS upper_inclusive,
+               NULL::numeric AS min_volume, NULL::numeric AS next_min,
                (e.s->>'percent')::numeric AS percent, (e.s->>'fixed')::numeric AS fixed
-        FROM cfg c CROSS JOIN LATERAL jsonb_array_elements(c.slabs) WITH ORDINALITY AS e(s, ord)
+        FROM jsonb_array_elements(c.slabs) WITH ORDINALITY AS e(s, ord)
         WHERE c.structure = 'slab'
-    ),
-    tiers AS MATERIALIZED (
-        -- next_min by a lateral aggregate rather than lead(): a window function here would
-        -- keep the joins above it out of parallel workers
-        SELECT c.id AS config_id, (e.ord - 1)::int AS band, (e.s->>'min_volume')::numeric AS min_volume,
-               nx.next_min, (e.s->>'percent')::numeric AS percent, (e.s->>'fixed')::numeric AS fixed
-        FROM cfg c CROSS JOIN LATERAL jsonb_array_elements(c.tiers) WITH ORDINALITY AS e(s, ord)
-        LEFT JOIN LATERAL (
-            SELECT min((n.s->>'min_volume')::numeric) AS next_min FROM jsonb_array_elements(c.tiers) AS n(s)
-            WHERE (n.s->>'min_volume')::numeric > (e.s->>'min_volume')::numeric
-        ) nx ON true
+        UNION ALL
+        SELECT (e.ord - 1)::int, NULL, NULL, NULL, NULL, (e.s->>'min_volume')::numeric,
+               (SELECT min((n.s->>'min_volume')::numeric) FROM jsonb_array_elements(c.tiers) AS n(s)
+                WHERE (n.s->>'min_volume')::numeric > (e.s->>'min_volume')::numeric),
+               (e.s->>'percent')::numeric, (e.s->>'fixed')::numeric
+        FROM jsonb_array_elements(c.tiers) WITH ORDINALITY AS e(s, ord)
         WHERE c.structure = 'volume_tier'
-    ),
-    txn0 AS ({txn_sql}),{volume_cte}
-    txn AS (
-        SELECT t0.*, {volume} FROM txn0 t0
-        {"LEFT JOIN volumes v ON v.client_id = t0.client_id AND v.month = date_trunc('month', t0.trans_date) - interval '1 month'" if with_tiers else ""}
-    ),
-    components AS (
-        SELECT t.*, {mdr_terms}, {plat_terms}
-        FROM txn t {mdr_joins} {plat_joins}
-        OFFSET 0  -- planner fences: each expression is evaluated once per row, not once per reference
-    ),
-    fees AS (
-        SELECT c.*, {mdr_fee}, {plat_fee} FROM components c OFFSET 0
-    ),
-    priced AS (
+    ) e ON true
+    ORDER BY c.id, e.band"""
+    return sql, params
+
+
+# The client key of default terms: outside the int4 range of core client ids.
+DEFAULT_KEY = -(2**32)
+_OPEN_START, _OPEN_END = dt.datetime.min, dt.datetime.max
+
+
+def _uncovered(start, end, covered: list) -> list[tuple]:
+    """[start, end) minus the union of the `covered` [a, b) intervals (None: unbounded)."""
+    lo, hi = start or _OPEN_START, end or _OPEN_END
+    pieces = []
+    for a, b in sorted((a or _OPEN_START, b or _OPEN_END) for a, b in covered):
+        if b <= lo:
+            continue
+        if a >= hi:
+            break
+        if a > lo:
+            pieces.append((lo, a))
+        lo = max(lo, b)
+    if lo < hi:
+        pieces.append((lo, hi))
+    return [(None if a == _OPEN_START else a, None if b == _OPEN_END else b) for a, b in pieces]
+
+
+def pricing_terms(cursor, *, start_naive: dt.datetime, end_naive: dt.datetime, proposal: Proposal | None) -> dict:
+    """The configuration in force over the period as pricing terms (TERM_COLUMNS), as params
+    `t_<column>` (arrays) for priced_ctes, plus `own_mdr` / `own_platform` (merchants with
+    versions of their own) and `tier_clients` / `tier_default` (whose previous-month volume
+    the tiers need).
+
+    Slabs and tiers: a slab (tier) version becomes one term per slab (tier) with its amount
+    (volume) range, plus "gap" terms with no rate below the first and above the last one: a
+    transaction the version covers but no slab matches still finds the version (and is
+    unpriced, as the calculator refuses it) instead of falling through to the default.
+    Validated slabs and tiers are contiguous, so those are the only gaps. A NULL bound is
+    open (the SQL tests `IS NULL` first); a slab without a lower bound, or a tier without
+    min_volume, never matched (comparisons with NULL) and is left out.
+
+    Merchant vs default, resolved here rather than per transaction: a merchant's own terms
+    carry its client id as key; a merchant with versions of its own (for that fee type) also
+    gets a copy of each default term, keyed by its id and cut to the time its own versions
+    of that mode do not cover; every other merchant uses the default terms (DEFAULT_KEY).
+    So each fee type is one join, on (key, payment_mode), with at most one match."""
+    sql, params = _configurations_sql(proposal)
+    params.update(start_naive=start_naive, end_naive=end_naive)
+    cursor.execute(sql, params)
+    rows: list[dict] = []
+    tier_clients: set[int] = set()
+    tier_default = False
+
+    def add(c, **values) -> None:
+        rows.append({"config_id": c[0], "client_id": c[1], "payment_mode": c[2], "fee_type": c[3], "from_naive": c[10],
+                     "until_naive": c[11], "min_fee": c[7], "max_fee": c[8], "gst_rate": c[9], **values})  # fmt: skip
+
+    for _, group in itertools.groupby(cursor.fetchall(), key=lambda r: r[0]):
+        versions = list(group)
+        c, structure = versions[0], versions[0][4]
+        if structure == "slab":
+            bands = [r for r in versions if r[12] is not None and r[13] is not None]
+            for r in bands:
+                add(c, band=r[12], amount_lower=r[13], amount_lower_inclusive=r[14], amount_upper=r[15],
+                    amount_upper_inclusive=r[16], percent=r[19], fixed=r[20])  # fmt: skip
+            if not bands:
+                add(c)
+                continue
+            first = min(bands, key=lambda r: (r[13], not r[14]))
+            add(c, amount_upper=first[13], amount_upper_inclusive=not first[14])
+            if all(r[15] is not None for r in bands):
+                last = max(bands, key=lambda r: (r[15], r[16]))
+                add(c, amount_lower=last[15], amount_lower_inclusive=not last[16])
+        elif structure == "volume_tier":
+            if c[1] is None:
+                tier_default = True
+            else:
+                tier_clients.add(c[1])
+            tiers = [r for r in versions if r[12] is not None and r[17] is not None]
+            for r in tiers:
+                add(c, band=r[12], volume_lower=r[17], volume_upper=r[18], percent=r[19], fixed=r[20])
+            add(c, volume_upper=min((r[17] for r in tiers), default=None))  # the gap below the first tier
+        else:
+            add(c, percent=c[5], fixed=c[6])
+
+    covered: dict[tuple, dict] = {}  # (fee type, client, mode) -> {config id: its period}
+    for r in rows:
+        if r["client_id"] is not None:
+            covered.setdefault((r["fee_type"], r["client_id"], r["payment_mode"]), {})[r["config_id"]] = (
+                r["from_naive"], r["until_naive"])
+    own = {fee_type: sorted({k[1] for k in covered if k[0] == fee_type}) for fee_type in ("mdr", "platform")}
+    resolved = []
+    for r in rows:
+        if r["client_id"] is not None:
+            resolved.append({**r, "client_key": r["client_id"]})
+            continue
+        resolved.append({**r, "client_key": DEFAULT_KEY})
+        for client_id in own.get(r["fee_type"], ()):
+            periods = covered.get((r["fee_type"], client_id, r["payment_mode"]), {}).values()
+            for start, end in _uncovered(r["from_naive"], r["until_naive"], list(periods)):
+                resolved.append({**r, "client_key": client_id, "from_naive": start, "until_naive": end})
+    result = {f"t_{name}": [r.get(name) for r in resolved] for name, _ in TERM_COLUMNS}
+    result.update(own_mdr=own["mdr"], own_platform=own["platform"], tier_clients=sorted(tier_clients),
+                  tier_default=tier_default)  # fmt: skip
+    return result
+
+
+# Planner fence, parallel-safe: a subquery whose select list calls a volatile function is
+# never flattened into the query above it (PostgreSQL will not risk evaluating a volatile call
+# more than once), so the expressions it computes are evaluated once per row instead of once
+# per reference above (the fee expression is referenced by fee, gst, total, net and the
+# reconciliation's comparisons). clock_timestamp() is the cheapest such call that is also
+# PARALLEL SAFE. The fences used before, `OFFSET 0` (a LIMIT/OFFSET subquery is never split
+# across parallel workers) and a set-returning call (ProjectSet evaluates every expression
+# of its row twice: once for the row and again when the set ends), were measured slower.
+FENCE = "clock_timestamp() AS fence"
+
+
+def _component(alias: str, fee_type: str, *, with_tiers: bool) -> tuple[str, str]:
+    """(join, columns incl. the fee) for one fee type: the one term (pricing_terms) whose
+    key, mode, period, amount range and volume range hold the transaction."""
+    a, f = alias, fee_type
+    key = f"CASE WHEN t.client_id = ANY(%(own_{f})s::int[]) THEN t.client_id::bigint ELSE {DEFAULT_KEY} END"
+    applies = (f"t.trans_date >= {a}.from_naive AND t.trans_date < {a}.until_naive"
+               f" AND ({a}.amount_lower IS NULL OR t.amount > {a}.amount_lower"
+               f" OR ({a}.amount_lower_inclusive AND t.amount = {a}.amount_lower))"
+               f" AND ({a}.amount_upper IS NULL OR t.amount < {a}.amount_upper"
+               f" OR ({a}.amount_upper_inclusive AND t.amount = {a}.amount_upper))")  # fmt: skip
+    if with_tiers:
+        applies += (f" AND ({a}.volume_lower IS NULL OR t.monthly_volume >= {a}.volume_lower)"
+                    f" AND ({a}.volume_upper IS NULL OR t.monthly_volume < {a}.volume_upper)")  # fmt: skip
+    join = f"""
+        LEFT JOIN terms {a} ON {a}.fee_type = '{f}' AND {a}.client_key = {key} AND {a}.payment_mode = t.payment_mode
+             AND {applies}"""
+    # raw = amount x pct / 100 + fixed (x 0.01 is the same exact value, cheaper than numeric
+    # division). raw >= 0 (rates are validated >= 0), so a missing minimum is 0 and a missing
+    # maximum +Infinity. NULL: a gap term (no slab/tier matched; validation prevents it).
+    fee = (f"CASE WHEN {a}.config_id IS NULL THEN 0::numeric WHEN {a}.percent IS NULL OR {a}.fixed IS NULL THEN NULL "
+           f"ELSE round(LEAST(GREATEST(t.amount * {a}.percent * 0.01 + {a}.fixed, coalesce({a}.min_fee, 0)), "
+           f"coalesce({a}.max_fee, 'Infinity'::numeric)), 2) END")  # fmt: skip
+    columns = (f"{a}.config_id AS {f}_config_id, {a}.band AS {f}_band, {a}.gst_rate AS {f}_gst_rate, "
+               f"{fee} AS {f}_fee")  # fmt: skip
+    return join, columns
+
+
+def priced_ctes(*, txn_sql: str, with_platform: bool, with_tiers: bool, terms: dict) -> tuple[str, str, dict]:
+    """(`WITH ...` clause, `priced` subquery, params) over txn_sql (terms from pricing_terms
+    included in params); use as `{ctes} SELECT ... FROM ({priced}) p`. `priced` has the txn columns plus mdr_/platform_ config_id, band, fee, and
+    fee, gst, total, net_amount, monthly_volume and `priced` (false: no configuration covers
+    a mode that needs one).
+
+    Parallel-safe (no CTE is materialised, no OFFSET fence): a read-only statement over it
+    can use PostgreSQL's parallel workers (reconciliation does)."""
+    params: dict = {"tz": settings.CORE_TIME_ZONE, "zero_mdr_modes": list(ZERO_MDR_RULES), "client_ids": None}
+    params.update(terms)
+    unnest_args = ", ".join(f"%(t_{name})s::{kind}[]" for name, kind in TERM_COLUMNS)
+    term_columns = ", ".join(name for name, _ in TERM_COLUMNS)
+    volume, volume_cte = "NULL::numeric AS monthly_volume", ""
+    if with_tiers:
+        td = core_table("transaction_detail")
+        # Tier volume: the merchant's fee-bearing volume in the previous calendar month.
+        volume_cte = f""",
+        volumes AS (
+            SELECT td.client_id, date_trunc('month', td.trans_date) AS month, sum({AMOUNT}) AS volume
+            FROM {td} td
+            WHERE td.trans_date >= date_trunc('month', %(start_naive)s::timestamp) - interval '1 month'
+              AND td.trans_date < date_trunc('month', %(end_naive)s::timestamp - interval '1 microsecond')
+              AND (%(client_ids)s::int[] IS NULL OR td.client_id = ANY(%(client_ids)s::int[]))
+              AND (%(tier_default)s OR td.client_id = ANY(%(tier_clients)s::int[]))
+              AND {FEE_BEARING}
+            GROUP BY 1, 2)"""
+        volume = "coalesce(v.volume, 0) AS monthly_volume"
+    mdr_join, mdr_columns = _component("m", "mdr", with_tiers=with_tiers)
+    if with_platform:
+        plat_join, plat_columns = _component("p", "platform", with_tiers=with_tiers)
+    else:
+        plat_join = ""
+        plat_columns = ("NULL::bigint AS platform_config_id, NULL::int AS platform_band, "
+                        "NULL::numeric AS platform_gst_rate, 0::numeric AS platform_fee")  # fmt: skip
+    ctes = f"""
+    WITH terms AS NOT MATERIALIZED (
+        SELECT config_id, client_key, payment_mode, fee_type, coalesce(from_naive, '-infinity'::timestamp) AS from_naive,
+               coalesce(until_naive, 'infinity'::timestamp) AS until_naive, amount_lower, amount_lower_inclusive,
+               amount_upper, amount_upper_inclusive, volume_lower, volume_upper, band, percent, fixed, min_fee, max_fee,
+               gst_rate
+        FROM unnest({unnest_args}) AS x({term_columns})
+    ){volume_cte}
+    """
+    # Nested subqueries, not CTEs: a CTE holding a volatile call (the FENCE) is always
+    # materialised, and a materialised CTE is never scanned by parallel workers.
+    volume_join = ("LEFT JOIN volumes v ON v.client_id = t0.client_id "
+                   "AND v.month = date_trunc('month', t0.trans_date) - interval '1 month'") if with_tiers else ""  # fmt: skip
+    txn = f"SELECT t0.*, {volume} FROM (SELECT x.*, {FENCE}0 FROM ({txn_sql}) x) t0 {volume_join}"
+    fees = f"SELECT t.*, {mdr_columns}, {plat_columns}, {FENCE}1 FROM ({txn}) t {mdr_join} {plat_join}"
+    priced = f"""
         SELECT x.*, x.mdr_fee + x.platform_fee AS fee, x.mdr_gst + x.platform_gst AS gst,
                x.mdr_fee + x.platform_fee + x.mdr_gst + x.platform_gst AS total,
                x.amount - (x.mdr_fee + x.platform_fee + x.mdr_gst + x.platform_gst) AS net_amount
@@ -235,12 +357,11 @@ def priced_ctes(*, txn_sql: str, with_platform: bool, with_tiers: bool, proposal
             SELECT f.*, round(f.mdr_fee * coalesce(f.mdr_gst_rate, 0) * 0.01, 2) AS mdr_gst,
                    round(f.platform_fee * coalesce(f.platform_gst_rate, 0) * 0.01, 2) AS platform_gst,
                    (f.mdr_fee IS NOT NULL AND f.platform_fee IS NOT NULL
-                    AND (f.mdr_config_id IS NOT NULL OR f.payment_mode = ANY(%(zero_mdr_modes)s))) AS priced
-            FROM fees f
-            OFFSET 0
-        ) x
-    )"""
-    return sql, params
+                    AND (f.mdr_config_id IS NOT NULL OR f.payment_mode = ANY(%(zero_mdr_modes)s))) AS priced,
+                   {FENCE}3
+            FROM ({fees}) f
+        ) x"""
+    return ctes, priced, params
 
 
 def use_batch_memory(cursor) -> None:

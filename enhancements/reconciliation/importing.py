@@ -1,5 +1,10 @@
-"""Import a settlement file: hash it, refuse a second copy, parse it in one streaming pass
-and COPY its good lines into the staging table (reconciliation_entries).
+"""Import a settlement file: hash it, refuse a second copy, and load its good lines into
+the staging table (reconciliation_entries).
+
+Plain CSV files take the bulk path (integrations.settlement_files.csv_bulk + _bulk_entries:
+the raw lines COPied into a temporary table and converted in SQL, the few other lines read by
+the streaming parser's code); every other file, and any CSV the bulk path cannot prove equal
+to streaming, is parsed in one streaming pass and its good lines COPied.
 
 Bad lines are reported row by row (QuarantinedRow). With BadRows.QUARANTINE the good
 lines are imported; with ALL_OR_NOTHING nothing is, and the file is recorded as
@@ -8,6 +13,7 @@ rejected with its report (so the operator sees why).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
@@ -26,7 +32,12 @@ from integrations.settlement_files import (
     SkippedRow,
     parse,
 )
+from integrations.settlement_files.csv_bulk import DIRTY_LIMIT, PLACEHOLDER_MARK, BulkCsv, NotBulkLoadable, bulk_csv
+from integrations.settlement_files.csv_format import no_data_rows
+from integrations.settlement_files.profiles import MONEY_FIELDS
+from integrations.settlement_files.rows import MAX_TEXT
 
+from .core_window import raise_temp_buffers
 from .models import MappingProfileRecord, QuarantinedRow, SettlementEntry, SettlementFile
 
 # Row-level report rows kept per file; beyond it only the count grows (a 1M-line garbage
@@ -154,34 +165,228 @@ def settlement_file_import(
 
 
 def _copy_entries(record, stream, parser_profile, report, counts, dates, progress) -> None:
+    plan = bulk_csv(stream, parser_profile)
+    if plan is not None:
+        try:
+            with transaction.atomic():
+                _bulk_entries(record, stream, plan, report, counts, dates, progress)
+            return
+        except NotBulkLoadable as exc:
+            report.clear()
+            counts.update(read=0, imported=0, bad=0, skipped=0)
+            dates[:] = [None, None]
+            if progress:
+                progress(f"streaming the file instead: {exc}")
+    stream.seek(0)
+    _stream_entries(record, stream, parser_profile, report, counts, dates, progress)
+
+
+def _stream_entries(record, stream, parser_profile, report, counts, dates, progress) -> None:
+    """Every line through the Python parser, COPYing the good ones (any format)."""
+    with _entries_copy() as copy:
+        items = parse(stream, parser_profile)
+        low, high = _write_items(copy, record.pk, items, report, counts, progress)
+        dates[:] = [low, high]
+
+
+@contextlib.contextmanager
+def _entries_copy():
     table = connection.ops.quote_name(SettlementEntry._meta.db_table)
     columns = ", ".join(("file_id", "line_no", *ENTRY_FIELDS))
-    file_id = record.pk
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        write = copy.write_row
-        date_at = ENTRY_FIELDS.index("txn_date")
-        low = high = None
-        for item in parse(stream, parser_profile):
-            if isinstance(item, ParsedRow):
-                write((file_id, item.line_no, *item.values))
-                counts["imported"] += 1
-                day = item.values[date_at]
-                if day is not None:
-                    if low is None or day < low:
-                        low = day
-                    if high is None or day > high:
-                        high = day
-            elif isinstance(item, RowError):
-                counts["bad"] += 1
-                if len(report) < MAX_REPORTED_ROWS:
-                    report.append(item)
-            elif isinstance(item, SkippedRow):
-                counts["skipped"] += 1
-                continue
-            counts["read"] += 1
-            if progress and counts["read"] % PROGRESS_EVERY == 0:
-                progress(f"read {counts['read']:,} rows ({counts['bad']:,} bad)")
-        dates[:] = [low, high]
+        yield copy
+
+
+def _write_items(copy, file_id, items, report, counts, progress, low=None, high=None):
+    write = copy.write_row
+    date_at = ENTRY_FIELDS.index("txn_date")
+    for item in items:
+        if isinstance(item, ParsedRow):
+            write((file_id, item.line_no, *item.values))
+            counts["imported"] += 1
+            day = item.values[date_at]
+            if day is not None:
+                if low is None or day < low:
+                    low = day
+                if high is None or day > high:
+                    high = day
+        elif isinstance(item, RowError):
+            counts["bad"] += 1
+            if len(report) < MAX_REPORTED_ROWS:
+                report.append(item)
+        elif isinstance(item, SkippedRow):
+            counts["skipped"] += 1
+            continue
+        counts["read"] += 1
+        if progress and counts["read"] % PROGRESS_EVERY == 0:
+            progress(f"read {counts['read']:,} rows ({counts['bad']:,} bad)")
+    return low, high
+
+
+def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress) -> None:
+    """CSV through csv_bulk: the raw lines are COPied into a temporary table as text and
+    converted to entries by one INSERT ... SELECT (casts only: csv_bulk's expression already
+    proved the shapes); lines Python handled or SQL refused go through the streaming parser's
+    code. Same entries, report, counts and dates as streaming the file."""
+    sql = _BulkSql(plan)
+    with connection.cursor() as cursor:
+        raise_temp_buffers(cursor)
+        cursor.execute("SET LOCAL jit = off")  # one pass over the rows: compiling costs more than it saves
+        # The raw table has no statistics (ANALYZE would cost a scan): without this the planner
+        # takes it for a few rows and loops over it once per distinct day.
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute("DROP TABLE IF EXISTS recon_raw, recon_raw_days, recon_raw_status")
+        cursor.execute("DROP SEQUENCE IF EXISTS recon_raw_line")
+        # Line numbers in COPY order; the header is line 1 (csv_bulk admits no multi-line field).
+        cursor.execute("CREATE TEMPORARY SEQUENCE recon_raw_line START 2 CACHE 10000")
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE recon_raw (line_no int NOT NULL DEFAULT nextval('recon_raw_line'),
+            {', '.join(f'c{i} text' for i in range(plan.width))}) ON COMMIT DROP"""
+        )
+        delimiter = plan.profile.delimiter.replace("'", "''")
+        reported = 0
+
+        def report_progress(rows: int, bad: int) -> None:
+            # The streaming parser's messages, at each PROGRESS_EVERY rows a block passed.
+            nonlocal reported
+            while progress and rows >= reported + PROGRESS_EVERY:
+                reported += PROGRESS_EVERY
+                progress(f"read {reported:,} rows ({bad:,} bad)")
+
+        with cursor.cursor.copy(
+            f"COPY recon_raw ({sql.columns}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
+        ) as copy:
+            for block in plan.blocks(stream, report_progress):
+                copy.write(block)
+        if plan.data_rows == 0:  # only blank lines: counted as the streaming parser counts them
+            counts["skipped"] = len(plan.python_items)
+            raise no_data_rows()
+        sql.load_maps(cursor)
+        accepted = sql.insert_entries(cursor, {"file": record.pk, "mark": PLACEHOLDER_MARK})
+        low, high = sql.date_range(cursor, file_id=record.pk, every_clean_line=accepted == plan.clean_lines)
+        refused = []
+        if accepted < plan.clean_lines:  # else every clean line went in: nothing to look for
+            cursor.execute(sql.refused, {"mark": PLACEHOLDER_MARK, "limit": DIRTY_LIMIT + 1})
+            refused = cursor.fetchall()
+        if len(refused) + len(plan.python_items) > DIRTY_LIMIT:
+            raise NotBulkLoadable(f"more than {DIRTY_LIMIT:,} lines need the streaming parser")
+        cursor.execute("DROP TABLE recon_raw, recon_raw_days, recon_raw_status")
+        cursor.execute("DROP SEQUENCE recon_raw_line")
+    counts["imported"] = counts["read"] = accepted
+    items = sorted(
+        [*plan.python_items, *(plan.refused(line_no, list(fields)) for line_no, *fields in refused)],
+        key=lambda item: item.line_no,
+    )
+    with _entries_copy() as copy:
+        dates[:] = _write_items(copy, record.pk, items, report, counts, None, low, high)
+
+
+_ABSENT_SQL = "('', 'na', 'null', '-')"
+
+
+class _BulkSql:
+    """The conversion of csv_bulk's clean lines, as rows.fast_csv_builder reads them."""
+
+    def __init__(self, plan: BulkCsv) -> None:
+        index, profile = plan.index, plan.profile
+        self.plan = plan
+        self.columns = ", ".join(f"c{i}" for i in range(plan.width))
+        col = {field: f"r.c{i}" for field, i in index.items()}
+
+        def text(field: str) -> str:
+            if field not in col:
+                return "NULL"
+            c = col[field]
+            return f"CASE WHEN lower(btrim({c}, ' ')) IN {_ABSENT_SQL} THEN NULL ELSE btrim({c}, ' ') END"
+
+        def money(field: str) -> str:
+            if field not in col:
+                return "NULL::numeric"
+            return f"({col[field]}::numeric * 0.01)" if plan.rows.builder.paise else f"{col[field]}::numeric"
+
+        refs = [f for f in REFERENCE_FIELDS if f in col]
+        texts = [*refs, *(["payment_mode"] if "payment_mode" in col else [])]
+        amounts = [col[f] for f in ("amount", "net") if f in col]
+        ok = [
+            "(" + " OR ".join(f"coalesce(lower(btrim({col[f]}, ' ')) NOT IN {_ABSENT_SQL}, false)" for f in refs) + ")",
+            *(f"coalesce(length(btrim({col[f]}, ' ')) <= {MAX_TEXT}, true)" for f in texts),
+            "(" + (" OR ".join(f"{c} IS NOT NULL" for c in amounts) or "false") + ")",
+        ]
+        joins = []
+        if "txn_date" in col:
+            joins.append(f"LEFT JOIN recon_raw_days dm ON dm.txt = split_part(btrim({col['txn_date']}, ' '), ' ', 1)")
+            ok.append("dm.day IS NOT NULL")
+        if "status" in col:
+            joins.append(f"LEFT JOIN recon_raw_status sm ON sm.raw = {col['status']}")
+            ok.append("sm.status IS NOT NULL")
+        source = f"FROM recon_raw r {' '.join(joins)} WHERE r.c0 IS DISTINCT FROM %(mark)s"
+        accept = " AND ".join(ok)
+        deducted = "coalesce(fee, 0)" + ("" if profile.fee_includes_gst else " + coalesce(tax, 0)")
+        has_fee_info = "true" if {"fee", "net"} & plan.rows.builder.mapped else "false"
+        table = connection.ops.quote_name(SettlementEntry._meta.db_table)
+        # No RETURNING (it cost a third of the statement): the count is the row count, the
+        # date range comes from the day map (see `date_range`).
+        self.target = f"{table} (file_id, line_no, {', '.join(ENTRY_FIELDS)})"
+        self.select = f"""
+            SELECT %(file)s, line_no, {', '.join(REFERENCE_FIELDS)}, coalesce(amount, net), fee, tax,
+                   CASE WHEN net IS NULL THEN amount - ({deducted}) ELSE net END, {has_fee_info}, txn_date, status,
+                   payment_mode
+            FROM (SELECT r.line_no, {', '.join(f'{text(f)} AS {f}' for f in REFERENCE_FIELDS)},
+                         {', '.join(f'{money(f)} AS {f}' for f in MONEY_FIELDS)},
+                         {'dm.day' if 'txn_date' in col else 'NULL::date'} AS txn_date,
+                         {'sm.status' if 'status' in col else 'NULL::text'} AS status,
+                         {text('payment_mode')} AS payment_mode
+                  {source} AND {accept}) AS v"""
+        self.table = table
+        self.refused = f"""SELECT r.line_no, {', '.join(f'r.c{i}' for i in range(plan.width))}
+            {source} AND NOT ({accept}) ORDER BY r.line_no LIMIT %(limit)s"""
+        self._day_column = col.get("txn_date")
+        self._status_column = col.get("status")
+
+    def insert_entries(self, cursor, params: dict) -> int:
+        cursor.execute(f"INSERT INTO {self.target} {self.select}", params)
+        return cursor.rowcount
+
+    def date_range(self, cursor, *, file_id: int, every_clean_line: bool) -> tuple:
+        """First and last date of the lines SQL accepted. When it accepted every clean line,
+        every day in the map is some accepted line's (the map holds only the clean lines' days
+        that parse); otherwise read the entries (a rare case: lines the fast path refuses)."""
+        if not self._day_column:
+            return None, None
+        if every_clean_line:
+            cursor.execute("SELECT min(day), max(day) FROM recon_raw_days")
+        else:
+            cursor.execute(f"SELECT min(txn_date), max(txn_date) FROM {self.table} WHERE file_id = %s", [file_id])
+        return cursor.fetchone()
+
+    def load_maps(self, cursor) -> None:
+        """The day parts and status cells of the clean lines are few: Python reads each
+        distinct one once, with the fast path's own functions."""
+        cursor.execute("CREATE TEMPORARY TABLE recon_raw_days (txt text PRIMARY KEY, day date) ON COMMIT DROP")
+        cursor.execute("CREATE TEMPORARY TABLE recon_raw_status (raw text PRIMARY KEY, status text) ON COMMIT DROP")
+        day_sql = f"split_part(btrim({self._day_column}, ' '), ' ', 1)" if self._day_column else "NULL::text"
+        status_sql = self._status_column or "NULL::text"
+        if not (self._day_column or self._status_column):
+            return
+        cursor.execute(
+            f"""SELECT d, s, GROUPING(d) FROM (SELECT {day_sql} AS d, {status_sql} AS s FROM recon_raw r
+            WHERE r.c0 IS DISTINCT FROM %s) AS x GROUP BY GROUPING SETS ((d), (s))""",
+            [PLACEHOLDER_MARK],
+        )
+        days, statuses = {}, {}
+        for day_text, status_raw, is_status in cursor.fetchall():
+            if not is_status and day_text is not None:
+                days[day_text] = self.plan.day(day_text)
+            elif is_status and status_raw is not None:
+                statuses[status_raw] = self.plan.status(status_raw)
+        days = {k: v for k, v in days.items() if v is not None}
+        statuses = {k: v for k, v in statuses.items() if v is not None}
+        cursor.execute("INSERT INTO recon_raw_days SELECT * FROM unnest(%s::text[], %s::date[])", [list(days), list(days.values())])
+        cursor.execute(
+            "INSERT INTO recon_raw_status SELECT * FROM unnest(%s::text[], %s::text[])", [list(statuses), list(statuses.values())]
+        )
+        cursor.execute("ANALYZE recon_raw_days")
+        cursor.execute("ANALYZE recon_raw_status")
 
 
 def _finish(record: SettlementFile, report: list[RowError], counts: dict, dates: list) -> None:

@@ -76,12 +76,31 @@ _INSERT = f"""INSERT INTO {RESULTS} (run_id, entry_id, line_no, txn_id, trans_da
     outcome, mismatch_type, file_amount, core_amount, file_net, expected_net)"""
 
 
-def _one_to_one(rule: RuleSpec, first_rule: bool) -> list[str]:
-    """Two statements. Lines whose reference is unique in the file pair directly (a hash join,
-    no sort); the few lines sharing a reference pair first-line-first. References that name
-    several core rows pair nothing (the leftover step reports them as DUPLICATE)."""
+def _dup_tables(ref: str) -> list[str]:
+    """References repeated in the file / in the window, once per reference and run (the
+    many_to_one and one_to_one rules on a reference share them)."""
+    return [
+        f"DROP TABLE IF EXISTS recon_line_dups_{ref}, recon_core_dups_{ref}",
+        f"""CREATE TEMPORARY TABLE recon_line_dups_{ref} ON COMMIT DROP AS
+        SELECT e.{ref} AS ref FROM {ENTRIES} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
+        GROUP BY e.{ref} HAVING count(*) > 1""",
+        f"""CREATE TEMPORARY TABLE recon_core_dups_{ref} ON COMMIT DROP AS
+        SELECT c.{ref} AS ref FROM recon_core c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
+        f"ANALYZE recon_line_dups_{ref}",
+        f"ANALYZE recon_core_dups_{ref}",
+    ]
+
+
+def _one_to_one(rule: RuleSpec, guarded: bool) -> list[str]:
+    """One statement, two branches. Lines whose reference is unique in the file pair directly
+    (a hash join, no sort); the few lines sharing a reference pair first-line-first. References
+    that name several core rows pair nothing (the leftover step reports them as DUPLICATE).
+    The branches cannot claim the same line or core row (they split the lines by reference,
+    and a core row pairs only with lines carrying its reference), so one statement is safe.
+    `guarded`: earlier rules of the run paired something, so skip what they claimed (when
+    nothing was paired yet, the anti-joins would only cost two scans)."""
     ref = rule.reference
-    guard = "" if first_rule else f"AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}"
+    guard = f"AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}" if guarded else ""
     check = f"""CASE
         WHEN (e.status IS DISTINCT FROM 'FAILED') <> c.paid THEN 'STATUS'
         WHEN NOT c.paid THEN NULL
@@ -93,29 +112,19 @@ def _one_to_one(rule: RuleSpec, first_rule: bool) -> list[str]:
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
     base = f"""FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard}
-          AND NOT EXISTS (SELECT 1 FROM recon_core_dups d WHERE d.ref = e.{ref})"""
-    prepare = [
-        "DROP TABLE IF EXISTS recon_line_dups, recon_core_dups",
-        f"""CREATE TEMPORARY TABLE recon_line_dups ON COMMIT DROP AS
-        SELECT e.{ref} AS ref FROM {ENTRIES} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
-        GROUP BY e.{ref} HAVING count(*) > 1""",
-        f"""CREATE TEMPORARY TABLE recon_core_dups ON COMMIT DROP AS
-        SELECT c.{ref} AS ref FROM recon_core c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
-        "ANALYZE recon_line_dups",
-        "ANALYZE recon_core_dups",
-    ]
+          AND NOT EXISTS (SELECT 1 FROM recon_core_dups_{ref} d WHERE d.ref = e.{ref})"""
     # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
     names = ("run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id, "
              "mismatch_type, file_amount, core_amount, file_net, expected_net")
     outer = names.replace("mismatch_type,", "CASE WHEN mismatch_type IS NULL THEN 'MATCHED' ELSE 'MISMATCHED' END, mismatch_type,")
-    unique_lines = f"""{_INSERT} SELECT {outer} FROM (
-        SELECT {columns} {base} AND NOT EXISTS (SELECT 1 FROM recon_line_dups d WHERE d.ref = e.{ref}) OFFSET 0
-    ) AS r_all ({names})"""
-    shared_lines = f"""{_INSERT} SELECT {outer} FROM (
+    return [f"""{_INSERT} SELECT {outer} FROM (
+        SELECT {columns} {base} AND NOT EXISTS (SELECT 1 FROM recon_line_dups_{ref} d WHERE d.ref = e.{ref}) OFFSET 0
+    ) AS r_all ({names})
+    UNION ALL
+    SELECT {outer} FROM (
         SELECT {columns}, row_number() OVER (PARTITION BY c.txn_id, c.trans_date ORDER BY e.line_no)
-        {base} AND EXISTS (SELECT 1 FROM recon_line_dups d WHERE d.ref = e.{ref})
-    ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""
-    return [*prepare, unique_lines, shared_lines]
+        {base} AND EXISTS (SELECT 1 FROM recon_line_dups_{ref} d WHERE d.ref = e.{ref})
+    ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""]
 
 
 def _one_to_many(rule: RuleSpec) -> str:
@@ -149,8 +158,7 @@ def _many_to_one(rule: RuleSpec) -> str:
                c.amount AS core_amount, c.expected_net, count(*) OVER (PARTITION BY e.id) AS core_rows
         FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
-          AND EXISTS (SELECT 1 FROM (SELECT {ref} AS ref FROM {ENTRIES} WHERE file_id = %(file)s AND {ref} IS NOT NULL
-                                     GROUP BY {ref} HAVING count(*) > 1) d WHERE d.ref = e.{ref})
+          AND EXISTS (SELECT 1 FROM recon_line_dups_{ref} d WHERE d.ref = e.{ref})
           {_mode_filter(rule)} AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}
     ), fit AS (
         SELECT txn_id, trans_date FROM cand WHERE core_rows = 1
@@ -165,29 +173,37 @@ def _many_to_one(rule: RuleSpec) -> str:
 
 def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) -> dict[int, int]:
     """Pair lines with core rows, rule by rule. Returns {rule id: pairs written}."""
-    written: dict[int, int] = {}
+    written: dict[int, int] = {rule.id: 0 for rule in rules}
     with connection.cursor() as cursor:
-        for position, rule in enumerate(rules):
-            written[rule.id] = 0
-            # A reference no line of this file carries cannot pair anything: skip its scans.
-            cursor.execute(
-                f"SELECT EXISTS (SELECT 1 FROM {ENTRIES} WHERE file_id = %s AND {rule.reference} IS NOT NULL)", [file_id]
-            )
-            if not cursor.fetchone()[0]:
-                continue
-            if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
-                statements = _one_to_one(rule, first_rule=position == 0)
-            elif rule.kind == ReconciliationRule.Kind.ONE_TO_MANY:
+        # A reference no line of this file carries cannot pair anything: skip its rules'
+        # scans. One pass over the file's lines answers it for every reference.
+        references = sorted({rule.reference for rule in rules})
+        cursor.execute(
+            f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {ENTRIES} WHERE file_id = %s",
+            [file_id],
+        )
+        present = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
+        live = [rule for rule in rules if rule.reference in present]
+        prepared: set[str] = set()
+        for rule in live:
+            paired_before = sum(written.values())
+            if rule.kind == ReconciliationRule.Kind.ONE_TO_MANY:
                 statements = [_one_to_many(rule)]
             else:
-                statements = [_many_to_one(rule)]
+                statements = [] if rule.reference in prepared else _dup_tables(rule.reference)
+                prepared.add(rule.reference)
+                if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
+                    statements += _one_to_one(rule, guarded=paired_before > 0)
+                else:
+                    statements.append(_many_to_one(rule))
             params = {**_params(rule, run_id, file_id), "tz": tz}
             for sql in statements:
                 cursor.execute(sql, params if "%(" in sql else None)
-                if sql.lstrip().startswith("INSERT"):
+                if _INSERT in sql:  # a pairing statement (some start WITH ...)
                     written[rule.id] += cursor.rowcount
             if written[rule.id] > 10_000:
-                # The next rules' "still unpaired" anti-joins need to know the table grew.
+                # The next rules' "still unpaired" anti-joins (and the leftover steps) need
+                # to know the table grew.
                 cursor.execute(f"ANALYZE {RESULTS} (run_id, entry_id, txn_id, trans_date)")
     return written
 
@@ -207,7 +223,11 @@ def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_
             {"file": file_id, "run": run_id},
         )
         cursor.execute("CREATE TEMPORARY TABLE recon_duplicate (entry_id bigint, detail text) ON COMMIT DROP")
-        for ref in references:
+        # Only references some unpaired line carries can make it a duplicate; each check of an
+        # absent one would still scan the file's lines.
+        cursor.execute(f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM recon_leftover")
+        carried = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
+        for ref in (r for r in references if r in carried):
             # Another line with this reference was paired in this run.
             cursor.execute(
                 f"""INSERT INTO recon_duplicate

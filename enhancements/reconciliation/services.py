@@ -82,6 +82,11 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # far too low (results of other runs skew them), and a nested loop of index probes
         # over a million lines is minutes instead of seconds. Hash joins are always right here.
         cursor.execute("SET LOCAL enable_nestloop = off")
+        # Every statement of a run is a few whole-set scans and joins: at a million lines
+        # their estimated cost crosses jit_above_cost / jit_optimize_above_cost, and
+        # compiling (and optimising) the expressions costs more than it saves for a single
+        # pass over the rows.
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(f"DELETE FROM {matching.RESULTS} WHERE run_id = %s", [run.pk])
     prepare_core_window(start=first - drift, end=end + drift, tz=tz)
     summary: dict = {}

@@ -4,8 +4,9 @@ The claim (`FOR UPDATE SKIP LOCKED` on this consumer's outbox deliveries), the i
 webhook deliveries and the ack all happen in one transaction: concurrent fan-outs skip each
 other's rows, and a crash anywhere rolls everything back so the rows are simply claimed again
 (no lease to wait out, no event fanned out twice). It reads the outbox rows with one plain
-SQL statement instead of `outbox.claim` (which loads ORM objects and needs three round trips):
-fan-out was the slowest step per event. The outbox semantics are kept: only `pending` rows
+SQL statement instead of `outbox.claim` (which loads ORM objects and needs three round trips:
+fan-out was the slowest step per event), after `outbox.materialise` has created this
+consumer's deliveries for new events. The outbox semantics are kept: only `pending` rows
 whose `available_at` is due, oldest first; done rows get `done_at`, refused ones are parked
 as `failed` with the reason (re-queueable by operators like any outbox failure); `attempts`
 counts committed attempts (a rolled-back one leaves no trace, by design).
@@ -20,6 +21,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.utils import timezone
 
+from enhancements.events import outbox
 from enhancements.events.models import OutboxDelivery, OutboxEvent
 
 from . import kicks
@@ -39,6 +41,9 @@ ENDPOINTS = WebhookEndpoint._meta.db_table
 
 def fan_out_batch(*, limit: int = 500) -> int:
     """Claim up to `limit` due outbox events; returns how many were claimed (0 = nothing due)."""
+    # Create this consumer's deliveries for new events first (its own short transaction,
+    # so concurrent fan-outs can claim them at once).
+    outbox.materialise(consumer=CONSUMER, max_events=max(1000, limit * 10))
     with transaction.atomic(), fast_cursor() as cursor:
         execute(
             cursor,

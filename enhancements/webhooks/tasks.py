@@ -44,14 +44,14 @@ def sweep() -> None:
     """Beat: fan out and deliver whatever is due, whether or not a kick got lost."""
     from django.utils import timezone
 
-    from enhancements.events.models import OutboxDelivery
+    from enhancements.events import outbox
 
     from .fanout import CONSUMER
     from .models import WebhookDelivery
 
     now = timezone.now()
     if (
-        OutboxDelivery.objects.filter(consumer=CONSUMER, state="pending", available_at__lte=now).exists()
+        outbox.has_due(consumer=CONSUMER)
         or WebhookDelivery.objects.filter(state="pending", next_attempt_at__lte=now).exists()
     ):
         kicks.pump_now()

@@ -218,6 +218,14 @@ class RowBuilder:
 _MISSING = object()
 
 
+def fast_status(profile: MappingProfile, raw: str) -> str | None:
+    """The fast path's reading of a status cell: None means 'let the general path decide'."""
+    text = raw.strip()
+    if not text or (len(text) <= 4 and text.lower() in _ABSENT) or _BAD_CHARS.search(text):
+        return None
+    return profile.status_of(text)
+
+
 def fast_csv_builder(builder: RowBuilder, index: Mapping[str, int]):
     """A per-profile fast path for CSV rows: returns the entry tuple for a clean row, or None
     when anything is unusual (the caller then runs RowBuilder.build, which reports why).
@@ -293,10 +301,7 @@ def fast_csv_builder(builder: RowBuilder, index: Mapping[str, int]):
             raw = row[status_i]
             status = statuses.get(raw, _MISSING)
             if status is _MISSING:
-                text = raw.strip()
-                if not text or (len(text) <= 4 and text.lower() in _ABSENT) or bad(text):
-                    return None
-                status = profile.status_of(text)
+                status = fast_status(profile, raw)
                 if status is None:
                     return None
                 if len(statuses) < 1000:

@@ -4,8 +4,9 @@
   fee-bearing one priced in SQL and logged into fee_calculation_log). Goal >= 50k/s.
 - recon_to_sql_ratio: fee_reconciliation_run for every merchant over that month, divided by
   a plain SQL aggregate (count and sums of the charged fee/GST per merchant) over the same
-  rows run serially, as any statement that writes runs (recon_to_parallel_sql_ratio: the
-  same aggregate with 2 parallel workers), measured in the same run. Goal <= 3.
+  rows as PostgreSQL runs it by default (parallel workers allowed: the reconciliation's
+  per-transaction SELECT is read-only and runs in parallel too), measured in the same run.
+  Goal <= 3. recon_to_serial_sql_ratio: the same against the aggregate run serially.
 - bulk_rerun_logged: a second bulk run over the same month logs nothing (idempotent per txn_id).
 - api_p95_ms: p95 of POST /api/v1/fees/calculate/ through the Django test client (one
   merchant API key, promotions and logging on).
@@ -96,22 +97,25 @@ def run(*, size: int, progress) -> dict:
         GROUP BY td.client_id"""
     bounds = naive_bounds(MONTH, NEXT)
 
-    def aggregate(workers: int) -> float:
+    def aggregate(workers: int | None) -> float:
         t0 = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {workers}")
+            if workers is not None:
+                cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {workers}")
             cursor.execute(baseline_sql, bounds)
             cursor.fetchall()
         return time.perf_counter() - t0
 
-    # The baseline is the plain aggregate as a statement that writes would run: serially.
-    # PostgreSQL never runs the SELECT part of a writing statement in parallel, and the
-    # reconciliation must write; the pricing SELECT gets no parallel plan even read-only (its
-    # expression work sits above the OFFSET 0 fences, in the leader). The parallel figure
-    # is reported too.
-    baseline = [aggregate(0) for _ in range(3)]
-    parallel = [aggregate(2) for _ in range(3)]
-    progress(f"plain aggregate: {min(baseline):.2f}s serial, {min(parallel):.2f}s with 2 workers")
+    # The baseline is the plain aggregate as PostgreSQL runs it by default (on this server:
+    # up to max_parallel_workers_per_gather = 2 workers). The reconciliation's heavy part is a
+    # read-only SELECT that gets the same parallel workers; only its small result is written.
+    # The serial figure is reported too.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        default_workers = cursor.fetchone()[0]
+    baseline = [aggregate(None) for _ in range(3)]
+    serial = [aggregate(0) for _ in range(3)]
+    progress(f"plain aggregate: {min(baseline):.2f}s by default ({default_workers} workers), {min(serial):.2f}s serial")
     recon = []
     for _ in range(2):
         t0 = time.perf_counter()
@@ -142,9 +146,10 @@ def run(*, size: int, progress) -> dict:
         "bulk_rerun_seconds": round(rerun_s, 2),
         "recon_seconds": round(min(recon), 2),
         "plain_aggregate_seconds": round(min(baseline), 2),
+        "plain_aggregate_workers": int(default_workers),
         "recon_to_sql_ratio": round(min(recon) / min(baseline), 2),
-        "plain_aggregate_parallel_seconds": round(min(parallel), 2),
-        "recon_to_parallel_sql_ratio": round(min(recon) / min(parallel), 2),
+        "plain_aggregate_serial_seconds": round(min(serial), 2),
+        "recon_to_serial_sql_ratio": round(min(recon) / min(serial), 2),
         "recon_merchants": len(recs),
         "recon_discrepancies": discrepancies,
         "api_p50_ms": round(statistics.median(latencies), 2),

@@ -56,12 +56,18 @@ def identity_sql(*exprs: str) -> str:
     """The first usable identity among `exprs`, trimmed and lower-cased (placeholders skipped).
 
     Anything longer than the longest placeholder skips the placeholder test (the common case).
+    When every candidate is plain ASCII (octet length = character length; NULL passes) the value
+    is lower-cased under the "C" collation: a byte loop instead of the locale's wide-character
+    conversion, the same result for ASCII and several times cheaper (most of the core pass's cost
+    on a month of rows). Only one CASE branch runs, so the expression is not evaluated twice.
     """
     def usable(expr: str) -> str:
         return (f"(CASE WHEN length({expr}) > 6 THEN {expr} WHEN lower(btrim({expr})) IN "
                 f"({', '.join(map(_literal, _ABSENT))}) THEN NULL ELSE {expr} END)")
 
-    return f"lower(btrim(coalesce({', '.join(usable(e) for e in exprs)})))"
+    value = f"btrim(coalesce({', '.join(usable(e) for e in exprs)}))"
+    ascii_only = " AND ".join(f"(octet_length({e}) = length({e})) IS NOT FALSE" for e in exprs)
+    return f"(CASE WHEN {ascii_only} THEN lower({value} COLLATE \"C\") ELSE lower({value}) END) COLLATE \"default\""
 
 
 def paise_sql(expr: str) -> str:

@@ -31,10 +31,12 @@ def test_publish_is_idempotent_and_fans_out_to_matching_consumers(consumers):
     assert OutboxEvent.objects.count() == 1
     event = OutboxEvent.objects.get()
     assert event.payload == {"amount": "10.50"}  # Decimal kept exact, as text
-    mine = OutboxDelivery.objects.filter(consumer__startswith="test-")  # other apps' consumers may be registered too
-    assert sorted(mine.values_list("consumer", flat=True)) == ["test-a", "test-b"]
     outbox.publish(**_event("k2", "refund.created"))
-    assert list(mine.filter(event__event_key="k2").values_list("consumer", flat=True)) == ["test-b"]
+    # each consumer gets exactly the events its patterns match, once
+    assert [c.event.event_key for c in outbox.claim(consumer="test-a")] == ["k1"]
+    assert [c.event.event_key for c in outbox.claim(consumer="test-b")] == ["k1", "k2"]
+    assert outbox.claim(consumer="test-a") == [] and outbox.claim(consumer="test-b") == []
+    assert OutboxDelivery.objects.filter(consumer__startswith="test-").count() == 3
 
 
 @pytest.mark.django_db
@@ -89,3 +91,92 @@ def test_events_roll_back_with_the_producer_transaction(consumers):
             outbox.publish(**_event("rolled-back"))
             raise RuntimeError("producer failed")
     assert not OutboxEvent.objects.filter(event_key="rolled-back").exists()
+
+
+def test_unknown_consumers_and_unsupported_patterns_are_refused():
+    with pytest.raises(LookupError, match="no consumer named 'nobody'"):
+        outbox.claim(consumer="nobody")
+    with pytest.raises(ValueError, match=r"only '\*' and '\?'"):
+        register_consumer("test-bad", ["payment.[ab]*"])
+
+
+@pytest.mark.django_db
+def test_patterns_match_literally_apart_from_wildcards():
+    register_consumer("test-literal", ["pay_ment.?ucceeded"])
+    try:
+        outbox.publish(**_event("lit-1", "pay_ment.succeeded"))
+        outbox.publish(**_event("lit-2", "payXment.succeeded"))  # '_' is not a wildcard
+        assert [c.event.event_key for c in outbox.claim(consumer="test-literal")] == ["lit-1"]
+    finally:
+        unregister_consumer("test-literal")
+
+
+@pytest.mark.django_db
+def test_a_consumer_registered_later_catches_up_on_the_retained_events(consumers):
+    outbox.publish(**_event("before-1"))
+    outbox.publish(**_event("before-2"))
+    register_consumer("test-late", ["payment.*"])
+    try:
+        assert [c.event.event_key for c in outbox.claim(consumer="test-late")] == ["before-1", "before-2"]
+    finally:
+        unregister_consumer("test-late")
+
+
+def _other_connection():
+    import psycopg
+
+    settings = connection.settings_dict
+    conn = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"], dbname=settings["NAME"],
+        password=settings["PASSWORD"] or None, autocommit=False, options="-c search_path=enh,public",
+    )  # fmt: skip
+    return conn
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_committed_late_by_an_older_transaction_is_not_skipped(consumers):
+    """The cursor must never pass an event a still-running transaction is about to commit."""
+    slow = _other_connection()
+    try:
+        # An older producer: has its transaction id, writes an event, has not committed yet.
+        slow.execute("SELECT pg_current_xact_id()")
+        slow.execute(
+            "INSERT INTO outbox_events (id, event_key, type, payload, occurred_at, created_at)"
+            " VALUES (outbox_uuid7(), 'slow', 'payment.succeeded', '{}', now(), now())"
+        )
+        outbox.publish(**_event("fast"))  # a younger producer commits first
+        assert [c.event.event_key for c in outbox.claim(consumer="test-a")] == ["fast"]
+        slow.commit()
+        assert [c.event.event_key for c in outbox.claim(consumer="test-a")] == ["slow"]
+        assert outbox.claim(consumer="test-a") == []
+        assert OutboxDelivery.objects.filter(consumer="test-a").count() == 2
+    finally:
+        slow.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_transaction_elsewhere_does_not_hold_consumers_back(consumers):
+    idle = _other_connection()
+    try:
+        idle.execute("SELECT pg_current_xact_id()")  # holds the cluster's xmin back, writes nothing
+        for i in range(3):
+            outbox.publish(**_event(f"during-{i}"))
+        assert [c.event.event_key for c in outbox.claim(consumer="test-a")] == ["during-0", "during-1", "during-2"]
+        idle.rollback()
+        outbox.publish(**_event("after"))
+        # the cursor now passes the three again: nothing is delivered twice
+        assert [c.event.event_key for c in outbox.claim(consumer="test-a")] == ["after"]
+        assert OutboxDelivery.objects.filter(consumer="test-a").count() == 4
+    finally:
+        idle.close()
+
+
+@pytest.mark.django_db
+def test_has_due_sees_events_that_have_no_delivery_yet(consumers):
+    assert outbox.has_due(consumer="test-a") is False
+    outbox.publish(**_event("due-1"))
+    assert outbox.has_due(consumer="test-a") is True
+    claimed = outbox.claim(consumer="test-a")
+    assert outbox.has_due(consumer="test-a") is False  # leased
+    outbox.ack(consumer="test-a", delivery_ids=[c.delivery_id for c in claimed])
+    assert outbox.has_due(consumer="test-a") is False

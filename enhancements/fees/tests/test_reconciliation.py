@@ -169,3 +169,64 @@ def test_bulk_calculation_with_concurrent_workers_logs_each_row_once(approved, c
             assert cursor.fetchone() == (0,)
     finally:  # the unmanaged log is not flushed between tests
         FeeCalculationLog.objects.filter(client_id=5501).delete()
+
+
+@core
+def test_amount_outside_a_merchants_slabs_is_unpriced_not_priced_by_the_default(approved, core_rows):
+    # pricing_terms adds a rate-less "gap" term below the first slab: the merchant's version
+    # still covers the transaction (as before the terms were flattened), so the default's
+    # rate must not be used; the calculator refuses such an amount too.
+    slab = approved(client_id=5401, structure="slab", slabs=[
+        {"lower": "0", "lower_inclusive": True, "upper": None, "percent": "1"}])  # fmt: skip
+    approved(client_id=None, percent="2")
+    negative = txn(core_rows, 5401, -50.0, 0.0, 0.0)
+    txn(core_rows, 5401, 100.0, 1.0, 0.18)
+    [rec] = fee_reconciliation_run(period_start=NOV, period_end=DEC, requested_by="ops")
+    assert (rec.txn_count, rec.discrepancy_count, rec.unconfigured_count) == (2, 1, 1)
+    [line] = rec.discrepancies.all()
+    assert (line.txn_id, line.reason, line.mdr_config_id) == (negative["txn_id"], "no_configuration", slab.pk)
+
+
+@core
+def test_reconciliation_pricing_select_is_parallel_safe(approved):
+    # The reconciliation's speed rests on its per-transaction SELECT running in parallel
+    # workers: no CTE scan, no OFFSET fence, no parallel-unsafe call. On these few rows the
+    # planner would not choose workers, so ask it to put the whole plan under a Gather, which
+    # it does only when every node is parallel-safe.
+    from enhancements.fees.pricing_sql import naive_bounds, priced_ctes, pricing_terms, transactions_sql
+    from enhancements.fees.reconciliation import _grouped_sql
+
+    approved(client_id=5501, structure="slab", slabs=[
+        {"lower": "0", "lower_inclusive": True, "upper": None, "percent": "1"}])  # fmt: skip
+    approved(client_id=5501, payment_mode="Wallet", structure="volume_tier", tiers=[{"min_volume": "0", "percent": "2"}])
+    approved(client_id=5501, fee_type="platform", structure="flat", fixed_amount="0.50")
+    bounds = naive_bounds(NOV, DEC)
+    with connection.cursor() as cursor:
+        terms = pricing_terms(cursor, proposal=None, **bounds)
+        ctes, priced, params = priced_ctes(txn_sql=transactions_sql(client_ids=False), with_platform=True,
+                                           with_tiers=True, terms=terms)  # fmt: skip
+        params.update(bounds)
+        force = "debug_parallel_query" if connection.pg_version >= 160000 else "force_parallel_mode"
+        cursor.execute(f"SET LOCAL {force} = on")
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+        cursor.execute("EXPLAIN " + _grouped_sql(ctes, priced), params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert plan.startswith("Gather") and "CTE Scan" not in plan, plan
+
+
+@core
+def test_default_prices_the_time_a_merchants_own_version_does_not_cover(approved, core_rows):
+    # pricing_terms gives a merchant with its own version a copy of the default cut to the
+    # time that version does not cover (here: before 15 Nov, India time).
+    approved(client_id=None, percent="2")
+    approved(client_id=None, payment_mode="Wallet", percent="2")
+    own = approved(client_id=5601, percent="1",
+                   effective_from=dt.datetime(2026, 11, 15, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))))
+    before = txn(core_rows, 5601, 1000.0, 20.0, 3.6, trans_date=dt.datetime(2026, 11, 14, 23, 59))
+    after = txn(core_rows, 5601, 1000.0, 20.0, 3.6, trans_date=dt.datetime(2026, 11, 15, 0, 0))
+    txn(core_rows, 5601, 500.0, 10.0, 1.8, mode="Wallet", trans_date=dt.datetime(2026, 11, 20, 10))  # no own Wallet version
+    [rec] = fee_reconciliation_run(period_start=NOV, period_end=DEC, requested_by="ops")
+    assert (rec.expected_fee, rec.discrepancy_count) == (D("40.00"), 1)  # 20 (default) + 10 (own 1%) + 10 (Wallet default)
+    [line] = rec.discrepancies.all()
+    assert (line.txn_id, line.expected_fee, line.mdr_config_id) == (after["txn_id"], D("10.00"), own.pk)
+    assert before["txn_id"] != line.txn_id

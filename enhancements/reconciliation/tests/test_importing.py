@@ -135,3 +135,94 @@ def test_import_command_reports_progress_and_reconciles(core_rows, rules, tmp_pa
         call_command("reconciliation_import", str(path), "--profile", "gateway-fee-plus-tax", stdout=out, stderr=err)
     with pytest.raises(CommandError, match="no profile 'nope'; saved profiles: .*generic-bank-csv"):
         call_command("reconciliation_import", str(path), "--profile", "nope")
+
+
+# --- The bulk CSV path (csv_bulk + SQL) gives exactly what streaming the file gives ----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_REF = ["T1", "T2", " T3 ", "NA", "null", "", "-", "x" * 101, "Ü1"]
+_MONEY = ["10.00", "5", "-3.5", "", "1e3", "+5", "abc", "10.123", "000000000001", "99999999999.99", "123456789012",
+          " 7.25"]  # fmt: skip
+_WHEN = ["20-11-2026 10:00:00", "21-11-2026 10:00", " 19-11-2026 23:59:59.5 ", "31-02-2026 10:00:00", "20-11-2026",
+         "20-11-2026 25:00", "", "2026-11-20 10:00:00"]  # fmt: skip
+_STATUS = ["SUCCESS", "failed", " paid ", "", "maybe", "NA", "Settled"]
+_MODE = ["UPI", "", "Credit Card", "x" * 101, " NA "]
+_LINE = st.tuples(st.sampled_from(_REF), st.sampled_from(_REF), st.sampled_from(_MONEY), st.sampled_from(_MONEY),
+                  st.sampled_from(_MONEY), st.sampled_from(_MONEY), st.sampled_from(_REF), st.sampled_from(_WHEN),
+                  st.sampled_from(_MODE), st.sampled_from(_STATUS)).map(list)  # fmt: skip
+_ODD = st.sampled_from([[], ["T9", "10.00"], ["T9", "", "1", "0", "0", "1", "", "20-11-2026 10:00:00", "UPI", "SUCCESS", "extra"]])
+
+
+def _snapshot(record) -> tuple:
+    entries = list(SettlementEntry.objects.filter(file=record).order_by("line_no").values_list(
+        "line_no", "txn_id", "bank_txn_id", "pg_txn_id", "client_txn_id", "settlement_utr", "amount", "fee", "tax", "net",
+        "has_fee_info", "txn_date", "status", "payment_mode"))  # fmt: skip
+    report = list(QuarantinedRow.objects.filter(file=record).order_by("line_no").values_list("line_no", "raw", "errors"))
+    summary = (record.status, record.rows_read, record.rows_imported, record.rows_quarantined, record.rows_skipped,
+               record.first_date, record.last_date, record.error)  # fmt: skip
+    return summary, entries, report
+
+
+def _import_both_ways(data: bytes, monkeypatch, bad_rows="quarantine") -> tuple:
+    from enhancements.reconciliation import importing
+
+    profile = MappingProfileRecord.objects.get(name="gateway-fee-plus-tax")
+    results, paths = [], []
+    for streamed in (False, True):
+        messages: list[str] = []
+        with monkeypatch.context() as patch:
+            if streamed:
+                patch.setattr(importing, "bulk_csv", lambda stream, profile: None)
+            try:
+                record = settlement_file_import(stream=io.BytesIO(data), original_name="f.csv", profile=profile,
+                                                bad_rows=bad_rows, progress=messages.append)  # fmt: skip
+            except (RejectedFileError, HeaderError, Exception) as exc:  # noqa: B014 - any refusal must match too
+                record = getattr(exc, "record", None) or SettlementFile.objects.order_by("-pk").first()
+                results.append((type(exc).__name__, str(exc), _snapshot(record)))
+            else:
+                results.append(("ok", "", _snapshot(record)))
+        paths.append(not any("streaming the file instead" in m for m in messages))
+        SettlementFile.objects.all().delete()
+    return results[0], results[1], paths[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.one_of(_LINE, _LINE, _LINE, _ODD), max_size=12), st.booleans(), st.booleans())
+def test_bulk_path_gives_what_streaming_gives(monkeypatch, lines, crlf, unterminated):
+    text = "\r\n" if crlf else "\n"
+    body = text.join(",".join(cells) for cells in [GATEWAY_HEADER, *lines])
+    data = (body + ("" if unterminated else text)).encode("utf-8")
+    bulk, streamed, _ = _import_both_ways(data, monkeypatch)
+    assert bulk == streamed
+
+
+def test_bulk_path_takes_clean_files_and_mixed_lines(monkeypatch):
+    lines = [gateway_line(txn_id=f"T{i}", amount=f"{i}.50", fee="0.10", tax="0.02", net=None) for i in range(300)]
+    lines[7] = gateway_line(txn_id="Ü7")  # non-ASCII: Python reads the line
+    lines[8] = ["T8", "10.00"]  # wrong column count
+    lines[9] = gateway_line(txn_id="T9", status="unknown-word")  # clean shape, refused in SQL, reported by Python
+    lines[10] = gateway_line(txn_id="T10", amount="+5.00")  # clean-looking to Python's general path only
+    data = csv_bytes(GATEWAY_HEADER, lines)  # csv.writer ends lines with CR LF
+    bulk, streamed, used_bulk = _import_both_ways(data, monkeypatch)
+    assert used_bulk and bulk == streamed
+    summary, entries, report = bulk[2]
+    assert summary[:5] == ("imported", 300, 298, 2, 0)
+    assert [line_no for line_no, *_ in report] == [10, 11]
+    assert next(e for e in entries if e[0] == 12)[6] == Decimal("5.00")
+
+
+@pytest.mark.parametrize("data", [
+    csv_bytes(GATEWAY_HEADER, [gateway_line(txn_id="T1"), gateway_line(txn_id="T,2")]),  # a quoted field
+    ",".join(GATEWAY_HEADER).encode() + b"\n" + ",".join(gateway_line(txn_id="T1")).encode() + b"\rX\n",  # lone CR
+])  # fmt: skip
+def test_files_the_bulk_path_cannot_prove_are_streamed(monkeypatch, data):
+    bulk, streamed, used_bulk = _import_both_ways(data, monkeypatch)
+    assert not used_bulk and bulk == streamed
+
+
+def test_bulk_path_refuses_a_header_only_file_like_streaming(monkeypatch):
+    data = (",".join(GATEWAY_HEADER) + "\n\n").encode()
+    bulk, streamed, _ = _import_both_ways(data, monkeypatch)
+    assert bulk == streamed and bulk[0] == "EmptyFileError"

@@ -220,3 +220,24 @@ def test_enhancement_recon_table_is_distinct_from_the_legacy_one(db):
     assert "mismatch_type" in tables[settings.ENHANCEMENT_DB_SCHEMA].split(",")
     assert "transaction_id" in tables[settings.CORE_DB_SCHEMA].split(",")
     assert ReconResult._meta.db_table == "transaction_recon_table"
+
+
+def test_window_paisa_rounding_is_exactly_round_numeric():
+    import random
+
+    from django.db import connection
+
+    from enhancements.reconciliation.core_window import paise_sql
+
+    rng = random.Random(5)
+    values = [1.005, 2.675, 0.1 + 0.2, -0.005, 0.015, 1234.565, 1e9, 999999999.995, 123456789.125, -7.499999999,
+              0.0, -0.0, 5e-7, 1e-9, 12.345000001, float("nan"), float("inf"), float("-inf"), None]  # fmt: skip
+    values += [rng.randint(-10**9, 10**9) / 100 for _ in range(300)] + [rng.uniform(-1e10, 1e10) for _ in range(300)]
+    values += [round(rng.uniform(0, 1e5), 3) for _ in range(300)] + [rng.randint(0, 10**6) / 100 * 3 for _ in range(300)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM unnest(%s::float8[]) AS v(x) "
+            f"WHERE ({paise_sql('x')})::text IS DISTINCT FROM (round(x::numeric, 2))::text",
+            [values],
+        )
+        assert cursor.fetchone()[0] == 0

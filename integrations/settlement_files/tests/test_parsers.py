@@ -240,3 +240,34 @@ def test_fast_path_agrees_with_the_general_path(cells):
     slow = builder.build(2, {f: cells[i] for f, i in index.items()}, ",".join(cells))
     if fast is not None:
         assert isinstance(slow, ParsedRow) and slow.values == fast
+
+
+def test_bulk_plan_only_for_files_it_can_prove_equal_to_streaming():
+    import dataclasses
+
+    from integrations.settlement_files.csv_bulk import bulk_csv
+
+    header = b"Bank Ref No,Merchant Txn Ref,Amount,Txn Date,Status,Channel\n"
+    assert bulk_csv(io.BytesIO(header + b"B1,T1,10,20/11/2026,SUCCESS,UPI\n"), BANK) is not None
+    assert bulk_csv(io.BytesIO(b'"Bank Ref No",' + header[12:]), BANK) is None  # quoted header: stream it
+    assert bulk_csv(io.BytesIO(header), dataclasses.replace(BANK, encoding="utf-16")) is None
+    assert bulk_csv(io.BytesIO(b"x"), XLSX) is None
+    with pytest.raises(HeaderError, match="lacks column"):
+        bulk_csv(io.BytesIO(b"Order,Amount\n1,2\n"), BANK)
+
+
+def test_bulk_blocks_keep_line_numbers_and_read_other_lines_like_streaming():
+    from integrations.settlement_files.csv_bulk import PLACEHOLDER_MARK, NotBulkLoadable, bulk_csv
+
+    header = b"Order Id,Reference Id,Transaction Amount,Service Charge,Service Tax,Settlement Amount,UTR,Transaction Time,Payment Mode,Transaction Status\r\n"
+    clean = b"T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI,SUCCESS\r\n"
+    odd = "T\u00dc,,10.00,0,0,10.00,,20-11-2026 10:00:00,UPI,SUCCESS\r\n".encode()
+    data = header + clean + odd + b"\r\n" + clean
+    plan = bulk_csv(io.BytesIO(data), FEE_PLUS)
+    copied = b"".join(plan.blocks(io.BytesIO(data)))
+    lines = copied.split(b"\n")
+    assert len(lines) == 5 and lines[0] == clean[:-2] and lines[1].startswith(PLACEHOLDER_MARK.encode()) and lines[4] == b""
+    streamed = [i for i in items(data, FEE_PLUS) if i.line_no in (3, 4)]
+    assert plan.python_items == streamed and (plan.data_rows, plan.clean_lines) == (3, 2)
+    with pytest.raises(NotBulkLoadable):
+        list(plan.blocks(io.BytesIO(header + b'T1,"a\nb",1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n')))

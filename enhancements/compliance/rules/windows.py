@@ -1,0 +1,451 @@
+"""The windowed rules' SQL over the stage of one month (see scan.py).
+
+Three steps, each a few statements over temp tables dropped at commit:
+
+1. find_groups: the groups over a threshold, from aggregates. One pass over the stage groups it
+   by merchant, six-hour part and row flags (the parts table, a few tens of thousands of rows);
+   the daily baseline rows, every per-merchant monthly figure and the merchant windows come from
+   that table. Payer windows need one hash aggregate of their own (nearly one group per payment);
+   structuring one over the few payments in its band.
+2. collect_hits: one more pass keeps the stage rows an alert can cite: single payments over a
+   threshold, the rows of the payer / merchant windows and spike days found, and, for merchants
+   a month-wide rule hit, the rows that can be among their largest EVIDENCE_CAP payments (see
+   _cutoffs). A few tens of thousands of rows instead of the month.
+3. rule_queries: per rule, the SELECT producing alert candidates with figures and evidence, read
+   from the hits table (a payer window's rows grouped again there for its figures and evidence).
+
+Window buckets are integers (minutes since 1970 in India time, divided by the window): far
+cheaper to group on than date_bin(), aligned to the hour/day in IST, stable between runs.
+Amount sums in the big aggregates run in float8 over whole paise: exact (every partial sum stays
+far below 2^53 paise) and kept in the hash entry itself, where a bigint sum allocates a numeric
+state per group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+
+from core_legacy.sql import core_table
+
+from ..models import MerchantDailyVolume, MerchantKyc, Rule, RuleCode
+from .sqlbits import aware_sql, mask_sql
+
+EVIDENCE_CAP = 50  # txn ids kept in an alert's evidence (the totals cover all of them)
+# Part of a merchant's month the parts table groups by: divides a day (so days roll up from it)
+# and an hour-multiple window, and gives every month at least EVIDENCE_CAP parts (112 to 124).
+PART_MINUTES = 360
+CASH, REFUNDED, CHARGEBACK, NIGHT = 1, 2, 4, 8  # the stage's flag bits (scan.stage_month)
+
+PARTS = "compliance_scan_parts"
+MERCHANTS = "compliance_scan_merchants"
+PAYER_WINDOWS = "compliance_scan_payer_windows"
+BAND_WINDOWS = "compliance_scan_band_windows"
+MERCHANT_WINDOWS = "compliance_scan_merchant_windows"
+MERCHANT_PARTS = "compliance_scan_merchant_parts"
+SPIKES = "compliance_scan_spikes"
+CUTOFFS = "compliance_scan_cutoffs"
+HITS = "compliance_scan_hits"
+_TABLES = (PARTS, MERCHANTS, PAYER_WINDOWS, BAND_WINDOWS, MERCHANT_WINDOWS, MERCHANT_PARTS, SPIKES, CUTOFFS, HITS)
+
+
+@dataclasses.dataclass
+class ScanPlan:
+    rules: dict[str, Rule]
+    stage: str
+    month_start: dt.date
+    month_end: dt.date
+    # Filled by find_groups / collect_hits: which group tables have rows (empty ones are skipped).
+    found: dict[str, int] = dataclasses.field(default_factory=dict)
+    hit_rows: int = 0
+
+    @property
+    def month_key(self) -> str:
+        return f"{self.month_start:%Y-%m}"
+
+
+def _rupees(paise: str) -> str:
+    return f"({paise} / 100.0)::numeric(16, 2)"
+
+
+def _paise(amount) -> int:
+    return int(amount * 100)
+
+
+def _evidence(extra: str = "") -> str:
+    """Evidence of a (small) group of hit rows `s`: the largest payments first."""
+    order = " ORDER BY s.paise DESC, s.txn_id"
+    return (
+        f"jsonb_build_object('txn_ids', to_jsonb((array_agg(s.txn_id{order}))[1:{EVIDENCE_CAP}]), "
+        f"'amounts', to_jsonb((array_agg({_rupees('s.paise')}::text{order}))[1:{EVIDENCE_CAP}]), "
+        f"'txn_count', count(*), 'total_amount', {_rupees('sum(s.paise)')}::text{extra})"
+    )
+
+
+def _bucket_start(column: str = "h.b") -> str:
+    return f"(timestamp '1970-01-01' + make_interval(mins => ({column} * %(minutes)s)::int))"
+
+
+def _bucket_key(minutes: int, column: str = "h.b") -> str:
+    return f"'{minutes}m@' || to_char({_bucket_start(column)}, 'YYYY-MM-DD\"T\"HH24:MI')"
+
+
+# --- merchant-month rules -------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class MonthRule:
+    code: str
+    hits_where: str  # over the merchants table `m` (and `joins`)
+    flag: int  # rows the evidence lists: the stage flag bit, 0 = every payment
+    observed_paise: str
+    observed_count: str
+    threshold_text: str
+    extra: str = ""
+    joins: str = ""
+    params: dict = dataclasses.field(default_factory=dict)
+
+
+def _month_rules(rules: dict[str, Rule]) -> list[MonthRule]:
+    out = []
+    if (r := rules.get(RuleCode.CASH_MONTHLY)) is not None:
+        out.append(MonthRule(RuleCode.CASH_MONTHLY, "m.cash_paise > %(paise)s", CASH, "cash_paise", "cash_n",
+                             "'monthly cash total > Rs ' || %(amount)s::text",
+                             params={"amount": r.threshold_amount, "paise": _paise(r.threshold_amount)}))
+    if (r := rules.get(RuleCode.REFUND_RATIO)) is not None:
+        out.append(MonthRule(RuleCode.REFUND_RATIO, "m.n >= %(min)s AND m.paise > 0 AND m.refund_paise::numeric / m.paise > %(ratio)s",
+                             REFUNDED, "refund_paise", "refund_n",
+                             "'refunded / received > ' || %(ratio)s::text || ' (min ' || %(min)s || ' payments)'",
+                             extra=", 'received_amount', " + _rupees("h.paise") + "::text, 'ratio', "
+                                   "round(h.refund_paise::numeric / h.paise, 4)::text",
+                             params={"ratio": r.threshold_ratio, "min": r.min_count}))  # fmt: skip
+    if (r := rules.get(RuleCode.CHARGEBACK_RATIO)) is not None:
+        out.append(MonthRule(RuleCode.CHARGEBACK_RATIO, "m.n >= %(min)s AND m.cb_n::numeric / m.n > %(ratio)s", CHARGEBACK,
+                             "cb_paise", "cb_n", "'chargebacks / payments > ' || %(ratio)s::text || ' (min ' || %(min)s || ' payments)'",
+                             extra=", 'payments', h.n, 'ratio', round(h.cb_n::numeric / h.n, 4)::text",
+                             params={"ratio": r.threshold_ratio, "min": r.min_count}))
+    if (r := rules.get(RuleCode.UNUSUAL_HOURS)) is not None:
+        out.append(MonthRule(RuleCode.UNUSUAL_HOURS, "m.night_n >= %(min)s AND m.night_n::numeric / m.n > %(ratio)s", NIGHT,
+                             "night_paise", "night_n",
+                             "'night share > ' || %(ratio)s::text || ' with >= ' || %(min)s || ' night payments'",
+                             extra=", 'payments', h.n, 'night_share', round(h.night_n::numeric / h.n, 4)::text",
+                             params={"ratio": r.threshold_ratio, "min": r.min_count}))
+    if RuleCode.MERCHANT_FLAGGED in rules:
+        out.append(MonthRule(RuleCode.MERCHANT_FLAGGED,
+                             "c.client_disable_flag IS TRUE OR c.is_whitelisted IS FALSE OR c.active IS FALSE", 0, "paise", "n",
+                             "'merchant disabled / not whitelisted / inactive'",
+                             joins=f"JOIN (SELECT client_id AS cid, client_disable_flag, is_whitelisted, active FROM {core_table('client_data_table')}) c ON c.cid = m.client_id",
+                             extra=", 'client_disable_flag', h.client_disable_flag, 'is_whitelisted', h.is_whitelisted, 'active', h.active"))  # fmt: skip
+    if RuleCode.KYC_NOT_APPROVED in rules:
+        out.append(MonthRule(RuleCode.KYC_NOT_APPROVED, "k.status IS DISTINCT FROM 'APPROVED'", 0, "paise", "n",
+                             "'KYC status must be APPROVED'",
+                             joins=f"LEFT JOIN (SELECT client_id AS kid, status FROM {MerchantKyc._meta.db_table}) k ON k.kid = m.client_id",
+                             extra=", 'kyc_status', coalesce(h.status, 'MISSING')"))
+    return out
+
+
+_FLAG_NAMES = {0: "all", CASH: "cash", REFUNDED: "refund", CHARGEBACK: "cb", NIGHT: "night"}
+
+
+def _flag_sql(flag: int, alias: str = "s") -> str:
+    return f"{alias}.flags & {flag} <> 0" if flag else "true"
+
+
+# --- step 1: groups over a threshold --------------------------------------------------------
+
+def _create(cursor, plan: ScanPlan, table: str, select_sql: str, params: dict | None = None) -> int:
+    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select_sql}", params or {})
+    plan.found[table] = cursor.rowcount
+    return cursor.rowcount
+
+
+def _merchant_parts(cursor, plan: ScanPlan) -> None:
+    """The parts table, the daily baseline rows (upserted) and the merchants' monthly figures.
+
+    A merchant's code is the smallest of its rows' codes byte-wise (COLLATE "C": a memcmp per row
+    instead of a locale comparison); the core gives each client_id one code anyway."""
+    _create(cursor, plan, PARTS, f"""
+        SELECT s.client_id, s.minute / {PART_MINUTES} AS part, s.flags, min(s.client_code COLLATE "C") AS client_code,
+               count(*) AS n, sum(s.paise::float8)::bigint AS paise, sum(s.refund_paise::float8)::bigint AS refund_paise,
+               max(s.paise) AS top
+        FROM {plan.stage} s WHERE s.client_id IS NOT NULL GROUP BY s.client_id, s.minute / {PART_MINUTES}, s.flags""")
+    cursor.execute(
+        f"""
+        INSERT INTO {MerchantDailyVolume._meta.db_table} (client_id, day, txn_count, amount)
+        SELECT p.client_id, date '1970-01-01' + (p.part * {PART_MINUTES} / 1440), sum(p.n), {_rupees('sum(p.paise)')}
+        FROM {PARTS} p GROUP BY p.client_id, p.part * {PART_MINUTES} / 1440
+        ON CONFLICT (client_id, day) DO UPDATE SET txn_count = EXCLUDED.txn_count, amount = EXCLUDED.amount
+        """
+    )
+
+    def figures(name: str, flag: int) -> str:
+        f = f"(p.flags & {flag} <> 0)"
+        count = f"coalesce(sum(p.n) FILTER (WHERE {f}), 0) AS {name}_n"
+        return count if name == "refund" else f"{count}, coalesce(sum(p.paise) FILTER (WHERE {f}), 0) AS {name}_paise"
+
+    flags = sorted(_FLAG_NAMES)
+    # Evidence cutoffs (see _cutoffs): per merchant and flag, the EVIDENCE_CAP-th largest of the
+    # parts' largest payments; NULL when fewer parts have such payments (then all of them count).
+    tops = ", ".join(f"max(p.top) FILTER (WHERE {_flag_sql(f, 'p')}) AS top_{f}" for f in flags)
+    cuts = ", ".join(f"(array_agg(t.top_{f} ORDER BY t.top_{f} DESC) FILTER (WHERE t.top_{f} IS NOT NULL))[{EVIDENCE_CAP}] "
+                     f"AS cut_{f}" for f in flags)  # fmt: skip
+    _create(cursor, plan, MERCHANTS, f"""
+        WITH f AS (
+            SELECT p.client_id, min(p.client_code) AS client_code, sum(p.n) AS n, sum(p.paise) AS paise,
+                   {figures('cash', CASH)}, {figures('refund', REFUNDED)}, sum(p.refund_paise) AS refund_paise,
+                   {figures('cb', CHARGEBACK)}, {figures('night', NIGHT)}
+            FROM {PARTS} p GROUP BY p.client_id
+        ), t AS (SELECT p.client_id, p.part, {tops} FROM {PARTS} p GROUP BY p.client_id, p.part
+        ), c AS (SELECT t.client_id, {cuts} FROM t GROUP BY t.client_id)
+        SELECT f.client_id, f.client_code, f.n, f.paise, f.cash_n, f.cash_paise, f.refund_n, f.refund_paise,
+               f.cb_n, f.cb_paise, f.night_n, f.night_paise, {', '.join(f'c.cut_{f}' for f in flags)}
+        FROM f JOIN c ON c.client_id = f.client_id""")
+
+
+def _merchant_windows(cursor, plan: ScanPlan) -> None:
+    r = plan.rules[RuleCode.VELOCITY_MERCHANT]
+    w, params = r.window_minutes, {"count": r.threshold_count, "paise": _paise(r.threshold_amount)}
+    if w % PART_MINUTES == 0:  # whole parts per window: exact from the parts table
+        _create(cursor, plan, MERCHANT_WINDOWS, f"""
+            SELECT p.client_id, p.part * {PART_MINUTES} / {w} AS b, sum(p.n) AS n, sum(p.paise) AS paise
+            FROM {PARTS} p GROUP BY 1, 2 HAVING sum(p.n) >= %(count)s OR sum(p.paise) >= %(paise)s""", params)
+    elif PART_MINUTES % w == 0:
+        # A window lies inside one part, so only a part over the threshold can hold one that is.
+        # Those parts' rows go into the hits table, and the windows are counted there
+        # (_merchant_windows_from_hits): on most months there are none and nothing more is read.
+        _create(cursor, plan, MERCHANT_PARTS, f"""
+            SELECT p.client_id, p.part FROM {PARTS} p GROUP BY 1, 2
+            HAVING sum(p.n) >= %(count)s OR sum(p.paise) >= %(paise)s""", params)
+    else:
+        _create(cursor, plan, MERCHANT_WINDOWS, f"""
+            SELECT s.client_id, s.minute / {w} AS b, count(*) AS n, sum(s.paise) AS paise FROM {plan.stage} s
+            WHERE s.client_id IS NOT NULL GROUP BY 1, 2 HAVING count(*) >= %(count)s OR sum(s.paise) >= %(paise)s""", params)
+
+
+def _merchant_windows_from_hits(cursor, plan: ScanPlan) -> None:
+    r = plan.rules[RuleCode.VELOCITY_MERCHANT]
+    _create(cursor, plan, MERCHANT_WINDOWS, f"""
+        SELECT s.client_id, s.minute / {r.window_minutes} AS b, count(*) AS n, sum(s.paise) AS paise
+        FROM {HITS} s WHERE (s.client_id, s.minute / {PART_MINUTES}) IN (SELECT p.client_id, p.part FROM {MERCHANT_PARTS} p)
+        GROUP BY 1, 2 HAVING count(*) >= %(count)s OR sum(s.paise) >= %(paise)s""",
+        {"count": r.threshold_count, "paise": _paise(r.threshold_amount)})
+
+
+def _payer_windows(cursor, plan: ScanPlan) -> None:
+    """Payer windows over the threshold (nearly one group per payment: the largest hash table)."""
+    if (r := plan.rules.get(RuleCode.VELOCITY_PAYER)) is not None:
+        _create(cursor, plan, PAYER_WINDOWS, f"""
+            SELECT s.payer, s.minute / {r.window_minutes} AS b FROM {plan.stage} s WHERE s.payer IS NOT NULL
+            GROUP BY 1, 2 HAVING count(*) >= %(count)s OR sum(s.paise::float8) >= %(paise)s""",
+            {"count": r.threshold_count, "paise": _paise(r.threshold_amount)})
+    if (r := plan.rules.get(RuleCode.STRUCTURING)) is not None:
+        _create(cursor, plan, BAND_WINDOWS, f"""
+            SELECT s.payer, s.minute / {r.window_minutes} AS b FROM {plan.stage} s
+            WHERE s.payer IS NOT NULL AND s.paise >= %(low)s AND s.paise <= %(paise)s
+            GROUP BY 1, 2 HAVING count(*) >= %(count)s""", _band(r))
+
+
+def _band(r: Rule) -> dict:
+    low = (r.threshold_amount * (1 - r.threshold_ratio)).quantize(r.threshold_amount)
+    return {"count": r.threshold_count, "amount": r.threshold_amount, "paise": _paise(r.threshold_amount),
+            "low_amount": low, "low": _paise(low), "minutes": r.window_minutes}
+
+
+def _spikes(cursor, plan: ScanPlan) -> None:
+    r = plan.rules[RuleCode.VOLUME_SPIKE]
+    days = int(r.params.get("baseline_days", 30))
+    _create(cursor, plan, SPIKES, f"""
+        WITH d AS (
+            SELECT v.client_id, v.day, v.amount,
+                   coalesce(sum(v.amount) OVER w, 0) AS total, count(*) OVER w AS days
+            FROM {MerchantDailyVolume._meta.db_table} v
+            WHERE v.client_id IN (SELECT client_id FROM {MERCHANTS})
+              AND v.day >= %(month_start)s::date - %(days)s AND v.day < %(month_end)s
+            WINDOW w AS (PARTITION BY v.client_id ORDER BY v.day
+                         RANGE BETWEEN make_interval(days => %(days)s) PRECEDING AND interval '1 day' PRECEDING)
+        )
+        SELECT d.client_id, d.day, d.day - date '1970-01-01' AS day_no, d.amount, d.total, d.days, m.client_code
+        FROM d JOIN {MERCHANTS} m ON m.client_id = d.client_id
+        WHERE d.day >= %(month_start)s AND d.day < %(month_end)s AND d.amount >= %(floor)s
+          AND d.days >= %(min)s AND d.amount > %(ratio)s * d.total / %(days)s""",
+        {"month_start": plan.month_start, "month_end": plan.month_end, "days": days, "min": r.min_count,
+         "floor": r.threshold_amount, "ratio": r.threshold_ratio})
+
+
+def _cutoffs(cursor, plan: ScanPlan) -> None:
+    """Per merchant and flag, the smallest amount a payment needs to be evidence of a month-wide
+    rule that hit the merchant. The merchant's EVIDENCE_CAP largest such payments are all at or
+    above the EVIDENCE_CAP-th largest of its parts' maxima (each of those parts holds a payment at
+    least that large), so the hits table keeps only those, not the merchant's whole month."""
+    month_rules = _month_rules(plan.rules)
+    if not month_rules:
+        return
+    cursor.execute("DROP TABLE IF EXISTS compliance_scan_month_hits")
+    cursor.execute("CREATE TEMP TABLE compliance_scan_month_hits (client_id int, flag int, cut bigint) ON COMMIT DROP")
+    for mr in month_rules:
+        cursor.execute(f"""INSERT INTO compliance_scan_month_hits SELECT m.client_id, {mr.flag}, coalesce(m.cut_{mr.flag}, -1)
+                           FROM {MERCHANTS} m {mr.joins} WHERE {mr.hits_where}""", mr.params)
+    cols = ", ".join(f"min(h.cut) FILTER (WHERE h.flag = {f}) AS cut_{f}" for f in sorted(_FLAG_NAMES))
+    _create(cursor, plan, CUTOFFS, f"SELECT h.client_id, {cols} FROM compliance_scan_month_hits h GROUP BY h.client_id")
+    cursor.execute("DROP TABLE compliance_scan_month_hits")
+    # Without statistics the planner takes this for a thousand-row table and hashes the stage
+    # to join it; with them the stage is the probe side of a tiny hash.
+    cursor.execute(f"ANALYZE {CUTOFFS}")
+
+
+def find_groups(cursor, plan: ScanPlan, step: Callable[[str], None]) -> None:
+    _merchant_parts(cursor, plan)
+    step("parts, daily baseline and merchant figures")
+    if RuleCode.VELOCITY_MERCHANT in plan.rules:
+        _merchant_windows(cursor, plan)
+        step("merchant windows")
+    _payer_windows(cursor, plan)
+    step("payer windows")
+    if RuleCode.VOLUME_SPIKE in plan.rules:
+        _spikes(cursor, plan)
+    _cutoffs(cursor, plan)
+    step("spike days and evidence cutoffs")
+
+
+# --- step 2: the rows alerts cite -----------------------------------------------------------
+
+def collect_hits(cursor, plan: ScanPlan) -> None:
+    rules, found = plan.rules, plan.found
+    conditions, params = [], {}
+    if (r := rules.get(RuleCode.HIGH_VALUE)) is not None:
+        conditions.append("s.paise >= %(hv)s")
+        params["hv"] = _paise(r.threshold_amount)
+    if (r := rules.get(RuleCode.CROSS_BORDER)) is not None:
+        conditions.append("(s.cross_border AND s.paise > %(xb)s)")
+        params["xb"] = _paise(r.threshold_amount)
+    if found.get(PAYER_WINDOWS):
+        conditions.append(f"(s.payer, s.minute / {rules[RuleCode.VELOCITY_PAYER].window_minutes}) "
+                          f"IN (SELECT w.payer, w.b FROM {PAYER_WINDOWS} w)")
+    if found.get(BAND_WINDOWS):
+        conditions.append(f"(s.payer, s.minute / {rules[RuleCode.STRUCTURING].window_minutes}) "
+                          f"IN (SELECT w.payer, w.b FROM {BAND_WINDOWS} w)")
+    if found.get(MERCHANT_WINDOWS):
+        conditions.append(f"(s.client_id, s.minute / {rules[RuleCode.VELOCITY_MERCHANT].window_minutes}) "
+                          f"IN (SELECT w.client_id, w.b FROM {MERCHANT_WINDOWS} w)")
+    if found.get(MERCHANT_PARTS):
+        conditions.append(f"(s.client_id, s.minute / {PART_MINUTES}) IN (SELECT p.client_id, p.part FROM {MERCHANT_PARTS} p)")
+    if found.get(SPIKES):
+        conditions.append(f"(s.client_id, s.minute / 1440) IN (SELECT d.client_id, d.day_no FROM {SPIKES} d)")
+    joins = ""
+    if found.get(CUTOFFS):
+        joins = f"LEFT JOIN {CUTOFFS} c ON c.client_id = s.client_id"
+        flags = sorted({mr.flag for mr in _month_rules(rules)})
+        conditions += [f"(s.paise >= c.cut_{f} AND {_flag_sql(f)})" for f in flags]
+    plan.hit_rows = _create(cursor, plan, HITS, f"""
+        SELECT s.txn_id, s.client_id, s.client_code, s.ts, s.paise, s.minute, s.payment_mode, s.payer, s.flags,
+               s.cross_border
+        FROM {plan.stage} s {joins} WHERE {' OR '.join(conditions) or 'false'}""", params)
+    if found.get(CUTOFFS):
+        # Month-wide evidence: each merchant's largest payments, read off this index.
+        cursor.execute(f"CREATE INDEX ON {HITS} (client_id, paise DESC)")
+    cursor.execute(f"ANALYZE {HITS}")
+    if found.get(MERCHANT_PARTS):
+        _merchant_windows_from_hits(cursor, plan)
+
+
+def drop_tables(cursor, plan: ScanPlan) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TABLES)}")
+
+
+# --- step 3: alert candidates ---------------------------------------------------------------
+
+def rule_queries(plan: ScanPlan) -> list[tuple[str, str, dict]]:
+    """(rule code, SELECT producing alert candidates, params) for every enabled stage-based rule;
+    the SELECT is None when step 1 found no group the rule could raise."""
+    rules, found = plan.rules, plan.found
+    start_tz, end_tz = aware_sql("%(month_start)s::timestamp"), aware_sql("%(month_end)s::timestamp")
+    common = {"month_key": plan.month_key, "month_start": plan.month_start, "month_end": plan.month_end}
+    month_window = f"%(month_key)s, {start_tz}, {end_tz}"
+    out: list[tuple[str, str, dict]] = []
+
+    def add(code, sql, **params):
+        if code in rules:
+            out.append((code, sql, {**common, **params}))
+
+    def txn_rule(code, where, threshold_text, **params):
+        add(code, f"""
+            SELECT '{code}', 'TXN', s.txn_id, s.txn_id, 'txn', {aware_sql('s.ts')}, {aware_sql('s.ts')},
+                   s.client_id, s.client_code, {_rupees('s.paise')}, 1, {threshold_text},
+                   jsonb_build_object('txn_ids', jsonb_build_array(s.txn_id), 'amounts', jsonb_build_array({_rupees('s.paise')}::text),
+                                      'payment_mode', s.payment_mode, 'trans_date', {aware_sql('s.ts')})
+            FROM {HITS} s WHERE {where}""", **params)
+
+    if (r := rules.get(RuleCode.HIGH_VALUE)) is not None:
+        txn_rule(RuleCode.HIGH_VALUE, "s.paise >= %(paise)s", "'amount >= Rs ' || %(amount)s::text",
+                 amount=r.threshold_amount, paise=_paise(r.threshold_amount))
+    if (r := rules.get(RuleCode.CROSS_BORDER)) is not None:
+        txn_rule(RuleCode.CROSS_BORDER, "s.cross_border AND s.paise > %(paise)s",
+                 "'cross-border amount > Rs ' || %(amount)s::text", amount=r.threshold_amount, paise=_paise(r.threshold_amount))
+
+    def payer_rule(code, r, windows, where, having, threshold_text, **params):
+        if not found.get(windows):  # no candidate window: nothing to raise or refresh
+            out.append((code, None, {}))
+            return
+        bucket = f"(s.minute / {r.window_minutes})"
+        add(code, f"""
+            SELECT '{code}', 'PAYER', encode(sha256(convert_to(s.payer, 'UTF8')), 'hex'), {mask_sql('s.payer')},
+                   {_bucket_key(r.window_minutes, "hh.b")}, {aware_sql(_bucket_start("hh.b"))},
+                   {aware_sql(_bucket_start("hh.b") + " + make_interval(mins => %(minutes)s)")},
+                   CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_id) END,
+                   CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_code) ELSE '' END,
+                   {_rupees('sum(s.paise)')}, count(*)::int, {threshold_text},
+                   {_evidence(", 'payer', " + mask_sql('s.payer') + ", 'client_codes', to_jsonb(array_agg(DISTINCT s.client_code))")}
+            FROM {windows} hh JOIN {HITS} s ON s.payer = hh.payer AND {bucket} = hh.b {where}
+            GROUP BY s.payer, hh.b HAVING {having}""", minutes=r.window_minutes, **params)
+
+    if (r := rules.get(RuleCode.VELOCITY_PAYER)) is not None:
+        payer_rule(RuleCode.VELOCITY_PAYER, r, PAYER_WINDOWS, "", "count(*) >= %(count)s OR sum(s.paise) >= %(paise)s",
+                   "'>= ' || %(count)s || ' payments or >= Rs ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
+                   count=r.threshold_count, amount=r.threshold_amount, paise=_paise(r.threshold_amount))
+    if (r := rules.get(RuleCode.STRUCTURING)) is not None:
+        band = _band(r)
+        payer_rule(RuleCode.STRUCTURING, r, BAND_WINDOWS, "AND s.paise >= %(low)s AND s.paise <= %(paise)s", "count(*) >= %(count)s",
+                   "'>= ' || %(count)s || ' payments of Rs ' || %(low_amount)s::text || ' to ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
+                   **{k: v for k, v in band.items() if k != "minutes"})  # fmt: skip
+    if (r := rules.get(RuleCode.VELOCITY_MERCHANT)) is not None and not found.get(MERCHANT_WINDOWS):
+        out.append((RuleCode.VELOCITY_MERCHANT, None, {}))
+    elif r is not None:
+        add(RuleCode.VELOCITY_MERCHANT, f"""
+            SELECT 'VELOCITY_MERCHANT', 'MERCHANT', h.client_id::text, min(s.client_code), {_bucket_key(r.window_minutes)},
+                   {aware_sql(_bucket_start())}, {aware_sql(_bucket_start() + " + make_interval(mins => %(minutes)s)")}, h.client_id, min(s.client_code),
+                   {_rupees('h.paise')}, h.n::int,
+                   '>= ' || %(count)s || ' payments or >= Rs ' || %(amount)s::text || ' in ' || %(minutes)s || ' min',
+                   {_evidence()}
+            FROM {MERCHANT_WINDOWS} h JOIN {HITS} s ON s.client_id = h.client_id AND s.minute / %(minutes)s = h.b
+            GROUP BY h.client_id, h.b, h.n, h.paise""",
+            minutes=r.window_minutes, count=r.threshold_count, amount=r.threshold_amount)
+
+    for mr in _month_rules(rules):
+        # Evidence: the merchant's largest matching payments, read through the hits table's
+        # (client_id, paise DESC) index: no sort of the merchant's whole month.
+        add(mr.code, f"""
+            WITH h AS (SELECT * FROM {MERCHANTS} m {mr.joins} WHERE {mr.hits_where})
+            SELECT '{mr.code}', 'MERCHANT', h.client_id::text, h.client_code, {month_window}, h.client_id, h.client_code,
+                   {_rupees(f'h.{mr.observed_paise}')}, h.{mr.observed_count}::int, {mr.threshold_text},
+                   jsonb_build_object('txn_ids', to_jsonb(e.ids), 'amounts', to_jsonb(e.amounts), 'txn_count', h.{mr.observed_count},
+                                      'total_amount', {_rupees(f'h.{mr.observed_paise}')}::text{mr.extra})
+            FROM h CROSS JOIN LATERAL (
+                SELECT array_agg(x.txn_id ORDER BY x.paise DESC, x.txn_id) AS ids,
+                       array_agg({_rupees('x.paise')}::text ORDER BY x.paise DESC, x.txn_id) AS amounts
+                FROM (SELECT s.txn_id, s.paise FROM {HITS} s WHERE s.client_id = h.client_id AND {_flag_sql(mr.flag)}
+                      ORDER BY s.paise DESC, s.txn_id LIMIT {EVIDENCE_CAP}) x) e""", **mr.params)
+
+    if (r := rules.get(RuleCode.VOLUME_SPIKE)) is not None and not found.get(SPIKES):
+        out.append((RuleCode.VOLUME_SPIKE, None, {}))
+    elif r is not None:
+        days = int(r.params.get("baseline_days", 30))
+        add(RuleCode.VOLUME_SPIKE, f"""
+            SELECT 'VOLUME_SPIKE', 'MERCHANT', h.client_id::text, h.client_code, 'day@' || h.day::text,
+                   {aware_sql('h.day::timestamp')}, {aware_sql("(h.day + 1)::timestamp")}, h.client_id, h.client_code,
+                   h.amount, count(*)::int, 'day amount > ' || %(ratio)s::text || ' x own ' || %(days)s || '-day average',
+                   {_evidence(", 'baseline_daily_average', round(min(h.total) / %(days)s, 2)::text, 'baseline_active_days', min(h.days)")}
+            FROM {SPIKES} h JOIN {HITS} s ON s.client_id = h.client_id AND s.minute / 1440 = h.day_no
+            GROUP BY h.client_id, h.client_code, h.day, h.amount""",
+            ratio=r.threshold_ratio, days=days)
+    return out

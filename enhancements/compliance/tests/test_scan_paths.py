@@ -1,0 +1,64 @@
+"""The scan's shortcuts give the same alerts as the plain definitions: evidence cutoffs on busy
+merchants, the payer identity's ASCII fast path, and each way merchant windows are counted."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from enhancements.compliance.models import Rule
+from enhancements.compliance.rules.scan import scan_month
+from enhancements.compliance.rules.windows import EVIDENCE_CAP, PART_MINUTES
+
+from .conftest import OCT, alerts_for, ist, txn
+
+pytestmark = pytest.mark.django_db(databases=["default", "core"])
+
+
+def test_month_wide_evidence_is_the_largest_payments_when_a_merchant_spans_many_parts(core_rows):
+    # One payment in each of 80 six-hour parts, plus a part holding the five largest of all: the
+    # cutoff (50th largest of the parts' maxima) must keep every one of the merchant's top 50.
+    assert 80 * PART_MINUTES < 31 * 1440
+    rows = []
+    for i in range(80):
+        when = dt.datetime(2026, 10, 1) + dt.timedelta(minutes=i * PART_MINUTES + 7)
+        rows.append(txn(core_rows, 201, f"{1000 + i * 10}.00", when, payment_mode="Challan" if i % 4 else "UPI"))
+    for j in range(5):
+        rows.append(txn(core_rows, 201, f"{300000 + j}.00", ist(30, 3, j), payment_mode="Challan"))
+    rows.append(txn(core_rows, 201, "1790.00", ist(30, 3, 30)))  # ties with the 80th payment's amount
+    scan_month(month=OCT)
+    (kyc,) = alerts_for("KYC_NOT_APPROVED")
+    expected = sorted(rows, key=lambda r: (-Decimal(str(r["paid_amount"])), r["txn_id"]))[:EVIDENCE_CAP]
+    assert kyc.evidence["txn_ids"] == [r["txn_id"] for r in expected]
+    assert kyc.evidence["amounts"][:2] == ["300004.00", "300003.00"] and kyc.observed_count == 86
+    (cash,) = alerts_for("CASH_MONTHLY")  # cash payments in 61 parts: the cash cutoff applies too
+    cash_rows = sorted((r for r in rows if r["payment_mode"] == "Challan"), key=lambda r: (-r["paid_amount"], r["txn_id"]))
+    assert cash.observed_count == 65 and cash.evidence["txn_ids"] == [r["txn_id"] for r in cash_rows[:EVIDENCE_CAP]]
+
+
+def test_payer_identity_lower_cases_non_ascii_and_ascii_alike(core_rows):
+    for i, vpa in enumerate(["ÉLAN@okaxis", "élan@okaxis ", " Élan@OKAXIS"] * 3 + ["élan@okaxis"]):
+        txn(core_rows, 202, "10.00", ist(6, 10, i), vpa=vpa)
+    for i, vpa in enumerate(["Ravi.K@OkHdfc", "ravi.k@okhdfc"] * 5):
+        txn(core_rows, 203, "10.00", ist(7, 10, i), vpa=vpa)
+    scan_month(month=OCT)
+    assert sorted(a.entity_display for a in alerts_for("VELOCITY_PAYER")) == ["ra***@okhdfc", "él***@okaxis"]
+    assert {a.observed_count for a in alerts_for("VELOCITY_PAYER")} == {10}
+
+
+@pytest.mark.parametrize("window", [30, 720, 100])  # inside a part / whole parts / neither
+def test_merchant_windows_are_counted_the_same_whatever_the_window(core_rows, window):
+    Rule.objects.filter(code="VELOCITY_MERCHANT").update(threshold_count=5, window_minutes=window)
+    # Windows are fixed buckets of minutes since 1970 (India time): start on one's boundary.
+    first = int((dt.datetime(2026, 10, 8) - dt.datetime(1970, 1, 1)).total_seconds() // 60) // window + 1
+    start = dt.datetime(1970, 1, 1) + dt.timedelta(minutes=first * window)
+    for i in range(5):
+        txn(core_rows, 204, "10.00", start + dt.timedelta(minutes=i))
+    txn(core_rows, 205, "10.00", start)  # another merchant, same window: 1 payment
+    for i in range(4):
+        txn(core_rows, 205, "10.00", start + dt.timedelta(minutes=window + i))  # next window: 4
+    scan_month(month=OCT)
+    (alert,) = alerts_for("VELOCITY_MERCHANT")
+    assert (alert.entity_key, alert.observed_count) == ("204", 5)
+    assert alert.window_key == f"{window}m@{start:%Y-%m-%dT%H:%M}"
+    assert len(alert.evidence["txn_ids"]) == 5

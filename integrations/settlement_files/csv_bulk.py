@@ -1,0 +1,207 @@
+"""The bulk path for plain CSV files: the database parses and converts the lines, Python
+only sorts them.
+
+Python's per-line work (csv module, then the fast path) costs microseconds per line, which
+is most of a million-line import. Here one regular expression per 1 MB block, at C speed,
+decides whether every line of the block is *clean*: printable ASCII, the right number of
+fields, amounts, date and time in the fast path's plain shapes. Clean blocks go to
+PostgreSQL's COPY untouched (the caller converts them in SQL); the few other lines go
+through `CsvRows.item`, the streaming parser's own code, exactly as they would have.
+
+A file takes this path only when that is provably the same as streaming it: a single-byte
+or UTF-8 encoding (a newline byte is then always a line break, and a clean line decodes to
+itself), no double quote anywhere (no quoted field can span or hide a line break, so line
+n of the file is row n for both parsers) and no carriage return except in CR LF. Anything
+else raises NotBulkLoadable and the caller streams the file instead; so do files with more
+than DIRTY_LIMIT lines needing Python (the bulk path would hold them in memory).
+
+What a clean line may still be refused for is decided in SQL (see enhancements
+.reconciliation.importing): no reference, too long a text, no amount, a day or status word
+the profile does not know. Those lines come back through `CsvRows.item` too, so the
+row-level report is the streaming parser's, line for line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from .csv_format import CsvRows, unreadable_row
+from .errors import HeaderError
+from .profiles import MONEY_FIELDS, REFERENCE_FIELDS, MappingProfile
+from .rows import ParsedRow, RowError, SkippedRow, fast_status
+
+# Encodings in which b"\n" is always a line break and printable ASCII bytes decode to themselves.
+BULK_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "iso8859-15"})
+# Delimiters COPY and the expression below treat like the csv module does.
+BULK_DELIMITERS = (",", ";", "|", "\t")
+DIRTY_LIMIT = 20_000
+BLOCK = 1 << 20
+# Stands in (first field) for a line Python handled, so COPY keeps counting lines.
+PLACEHOLDER_MARK = "\x01"
+
+Item = ParsedRow | RowError | SkippedRow
+
+
+class NotBulkLoadable(Exception):
+    """The file needs the streaming parser (nothing about it is wrong)."""
+
+
+def _text_field(delimiter: bytes) -> bytes:
+    # Printable ASCII except the quote and the delimiter, no longer than the csv module reads
+    # (a longer field is its row error). Flat character classes only: nested optional groups
+    # make Python's regex engine several times slower per line.
+    excluded = b'"' + delimiter
+    allowed = bytes(c for c in range(0x20, 0x7F) if bytes([c]) not in excluded)
+    return b"[" + re.escape(allowed) + b"]{0,%d}" % csv.field_size_limit()
+
+
+def _non_space(delimiter: bytes) -> bytes:
+    excluded = b'" ' + delimiter
+    allowed = bytes(c for c in range(0x20, 0x7F) if bytes([c]) not in excluded)
+    return b"[" + re.escape(allowed) + b"]{1,%d}" % csv.field_size_limit()
+
+
+# The fast path's shapes (rows._PLAIN_RUPEES, _PLAIN_PAISE, _TIME), as top-level alternatives.
+_RUPEES = rb"(?:-?[0-9]{1,11}\.[0-9]{1,2}|-?[0-9]{1,11}|)"
+_PAISE = rb"(?:-?[0-9]{1,13}|)"
+_TIME = rb"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9]\.[0-9]{1,6}|:[0-5][0-9]|)"
+
+
+class BulkCsv:
+    """One file's plan: its header (as the streaming parser reads it) and its clean-line shape."""
+
+    def __init__(self, profile: MappingProfile, rows: CsvRows, header_end: int, codec: str) -> None:
+        self.profile = profile
+        self.rows = rows
+        self.header_end = header_end
+        self.codec = codec
+        self.width = rows.width
+        self.index = rows.index
+        delimiter = profile.delimiter.encode("ascii")
+        text, word = _text_field(delimiter), _non_space(delimiter)
+        money = _PAISE if rows.builder.paise else _RUPEES
+        shapes = [text] * self.width
+        for field in MONEY_FIELDS:
+            if field in self.index:
+                shapes[self.index[field]] = money
+        if "txn_date" in self.index:
+            shapes[self.index["txn_date"]] = b" *" + word + b" " + _TIME + b" *"
+        line = re.escape(delimiter).join(shapes)
+        self._line = re.compile(line)
+        self._block = re.compile(b"(?:" + line + b"\n)*")
+        self.placeholder = (PLACEHOLDER_MARK + profile.delimiter * (self.width - 1)).encode("ascii")
+        self.python_items: list[Item] = []  # lines Python handled, in line order
+        self.data_rows = 0  # non-blank lines, as the streaming parser counts them
+        self.clean_lines = 0  # lines left to SQL
+        self.lines = 0
+
+    # --- reading ------------------------------------------------------------------
+
+    def blocks(self, stream: BinaryIO, progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
+        """The data lines as COPY input (CSV, '\\n' line ends), a placeholder for each line
+        Python handled (its item is in `python_items`). `progress(rows read, bad so far)`
+        after each block."""
+        stream.seek(self.header_end)
+        line_no = 1  # the header
+        carry = b""
+        while True:
+            data = stream.read(BLOCK)
+            if not data:
+                break
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                carry = data
+                continue
+            carry = data[cut:]
+            block, line_no = self._clean_block(data[:cut], line_no)
+            if progress:
+                progress(self.data_rows, sum(isinstance(i, RowError) for i in self.python_items))
+            yield block
+        if carry:
+            block, line_no = self._clean_block(carry + b"\n", line_no, unterminated=True)
+            yield block
+        self.lines = line_no - 1
+
+    def _clean_block(self, block: bytes, line_no: int, unterminated: bool = False) -> tuple[bytes, int]:
+        if b'"' in block:
+            raise NotBulkLoadable("the file quotes fields")
+        if b"\r" in block:
+            if block.count(b"\r") != block.count(b"\r\n"):
+                raise NotBulkLoadable("the file has carriage returns that are not line ends")
+            block = block.replace(b"\r\n", b"\n")
+        count = block.count(b"\n")
+        if self._block.fullmatch(block):
+            self.data_rows += count
+            self.clean_lines += count
+            return block, line_no + count
+        out = []
+        lines = block[:-1].split(b"\n")
+        for offset, line in enumerate(lines):
+            if self._line.fullmatch(line):
+                self.data_rows += 1
+                self.clean_lines += 1
+                out.append(line)
+                continue
+            self._python_line(line_no + 1 + offset, line, unterminated and offset == len(lines) - 1)
+            out.append(self.placeholder)
+        out.append(b"")
+        return b"\n".join(out), line_no + count
+
+    def _python_line(self, line_no: int, raw: bytes, unterminated: bool) -> None:
+        if len(self.python_items) >= DIRTY_LIMIT:
+            raise NotBulkLoadable(f"more than {DIRTY_LIMIT:,} lines need the streaming parser")
+        text = raw.decode(self.codec, "surrogateescape") + ("" if unterminated else "\n")
+        try:
+            row = next(csv.reader([text], delimiter=self.profile.delimiter, strict=False), [])
+        except (csv.Error, UnicodeError, ValueError) as exc:
+            self.data_rows += 1
+            self.python_items.append(unreadable_row(line_no, exc))
+            return
+        item = self.rows.item(line_no, row)
+        if not isinstance(item, SkippedRow):
+            self.data_rows += 1
+        self.python_items.append(item)
+
+    # --- what SQL asks Python -------------------------------------------------------
+
+    def day(self, day_text: str):
+        """The date of a clean line's day part (None: not one of the profile's formats)."""
+        return self.rows.builder._day_of(day_text)
+
+    def status(self, raw: str) -> str | None:
+        """A clean line's status cell, as the fast path reads it (None: let Python decide)."""
+        return fast_status(self.profile, raw)
+
+    def refused(self, line_no: int, fields: list[str | None]) -> Item:
+        """A clean line SQL did not accept, through the streaming parser's code."""
+        return self.rows.item(line_no, [f or "" for f in fields])
+
+
+def bulk_csv(stream: BinaryIO, profile: MappingProfile) -> BulkCsv | None:
+    """The bulk plan for this file, or None when it must be streamed. Header problems raise
+    the streaming parser's errors."""
+    if profile.file_format != "csv" or profile.delimiter not in BULK_DELIMITERS:
+        return None
+    codec = codecs.lookup(profile.encoding).name
+    if codec not in BULK_CODECS:
+        return None
+    stream.seek(0)
+    first = stream.readline()
+    if not first.strip() or b'"' in first or b"\r" in first.rstrip(b"\r\n") or not first.endswith(b"\n"):
+        return None  # let the streaming parser read (or refuse) such a header
+    try:
+        header = next(csv.reader([first.decode(codec, "surrogateescape")], delimiter=profile.delimiter, strict=False))
+    except (csv.Error, UnicodeError, ValueError) as exc:
+        raise HeaderError(f"the header row cannot be read: {exc}") from None
+    rows = CsvRows(header, profile)
+    if rows.width < 2 or not any(f in rows.index for f in REFERENCE_FIELDS):
+        return None
+    if "txn_date" in rows.index and not rows.builder._day_formats:
+        return None  # the fast path never accepts such dates
+    return BulkCsv(profile, rows, len(first), codec)
+
