@@ -3,9 +3,10 @@
 For a range of transaction_detail, one statement on the `default` connection reads the
 needed columns from the core table (same database, read only), hashes the tracked
 columns in SQL (hash_record_extended) and anti-joins that hash against TxnState, so only
-new or changed rows travel to Python. Those are translated by the core_legacy read model,
-their new lifecycle facts become events, and TxnState, FeedError, the watermark and the
-events are written in ONE transaction. Transaction-scoped advisory locks (one per
+new or changed rows are processed. Clean rows are translated, turned into events and
+recorded inside that statement (in_sql.py); the rest come back to Python and go through the
+core_legacy read model. TxnState, FeedError, the watermark and the events are written in
+ONE transaction. Transaction-scoped advisory locks (one per
 trans_date day) serialise concurrent pollers; stable event keys make a lost race a no-op.
 """
 
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from core_legacy.errors import LegacyValueError
@@ -23,9 +24,9 @@ from core_legacy.fields import from_core_naive
 from core_legacy.read_models import TRANSACTION_COLUMNS, transaction_from_row
 from core_legacy.sql import core_table
 
-from . import derive
+from . import derive, in_sql
 from .models import FeedError, FeedState, TxnState
-from enhancements.events.outbox import publish_many as publish_events
+from enhancements.events.outbox import announce_on_commit, publish_many as publish_events
 
 TRANSACTIONS = FeedState.Source.TRANSACTIONS.value
 # pg_advisory_xact_lock keys. Transactions are locked per trans_date day (class, day number),
@@ -178,6 +179,10 @@ def sync_transaction_range(
     open_errors = FeedError.objects.filter(source_table=TRANSACTIONS, resolved_at__isnull=True).exists()
     n_cols = len(TRANSACTION_COLUMNS)
     fp_at, changed_at, mask_at, known_at = n_cols, n_cols + 1, n_cols + 2, n_cols + 3
+    skip = in_sql.SUMMARY_COLUMNS
+    statement = in_sql.range_statement(
+        _changed_rows_sql(where), open_errors=open_errors, enabled=getattr(settings, "CHANGEFEED_SQL_TRANSLATION", True)
+    )
     with transaction.atomic():
         with connection.cursor() as cursor:
             # lock_days is ascending and unnest keeps that order.
@@ -186,13 +191,26 @@ def sync_transaction_range(
                 [LOCK_CLASS_TRANSACTION_DAY, lock_days(report.lo, report.hi)],
             )
         connection.ensure_connection()
-        raw = connection.connection
-        with raw.cursor(name=f"changefeed_{uuid.uuid4().hex}", binary=True) as cur:
-            cur.execute(_changed_rows_sql(where), {**params, "state_lo": state_lo, "state_hi": state_hi})
-            while batch := cur.fetchmany(batch_size):
+        # Clean rows are handled inside the statement (in_sql); it returns the others.
+        with connection.connection.cursor() as cur:
+            cur.execute(
+                statement,
+                {**params, "state_lo": state_lo, "state_hi": state_hi, "now": now, "baseline": baseline},
+            )
+            first = cur.fetchone()
+            taken, sql_watermark, sql_events, sql_event_types = first[:skip]
+            report.rows_changed += taken
+            report.events += sql_events
+            announce_on_commit(sql_event_types or ())
+            if sql_watermark is not None:
+                report.watermark = max(filter(None, (report.watermark, from_core_naive(sql_watermark))))
+            rest = [first] if first[skip + fp_at] is not None else []
+            while batch := rest or cur.fetchmany(batch_size):
+                rest = []
                 states, events, errors, clean_keys = [], [], [], []
                 watermark = report.watermark
-                for row in batch:
+                for full_row in batch:
+                    row = full_row[skip:]
                     values = dict(zip(TRANSACTION_COLUMNS, row[:n_cols]))
                     old_mask = row[mask_at] or 0
                     try:

@@ -115,12 +115,33 @@ def publish_many(events: Sequence[NewEvent]) -> int:
                 ],
             )
             created = cur.fetchall()
-    names = sorted({consumer for event_type in {row[0] for row in created} for consumer in consumers_for(event_type)})
+    announce_on_commit({row[0] for row in created})
+    return len(created)
+
+
+def insert_from_sql(select_sql: str) -> str:
+    """An INSERT of the events a SELECT produces, for producers that derive events in SQL.
+
+    select_sql yields (event_key, type, client_id, client_code, txn_id, payload jsonb,
+    occurred_at, created_at) in that order; as in publish_many, an existing event_key is
+    skipped. The statement RETURNs the type of each new event: pass their set to
+    announce_on_commit(). Usable as a data-modifying CTE: `new_events AS (<this>)`.
+    """
+    return f"""
+        INSERT INTO {EVENTS} (id, event_key, type, client_id, client_code, txn_id, payload, occurred_at, created_at)
+        SELECT outbox_uuid7(), e.* FROM ({select_sql}) e
+        ON CONFLICT (event_key) DO NOTHING
+        RETURNING type
+    """
+
+
+def announce_on_commit(event_types: Iterable[str]) -> None:
+    """After the producer's commit, tell the consumers of these event types they have work."""
+    names = sorted({consumer for event_type in set(event_types) for consumer in consumers_for(event_type)})
     if names:
         from .signals import deliveries_created
 
         transaction.on_commit(lambda: deliveries_created.send(sender=OutboxEvent, consumers=names))
-    return len(created)
 
 
 def materialise(*, consumer: str, max_events: int = 5000) -> int:

@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import json
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,52 @@ def test_report_command_writes_and_logs_a_file_and_refuses_bad_input(core_rows):
     with pytest.raises(CommandError, match="needs a month"):
         call_command("compliance_report", "CTR")
     assert ReportLog.objects.count() == 1
+
+
+def _reference_xml(spec, rows) -> bytes:
+    # The writer's records, element by element through XMLGenerator (how they were written
+    # before the direct-text fast path): the bytes must not change.
+    import io
+    from xml.sax.saxutils import XMLGenerator
+
+    from integrations.regulatory_reports.writers import text_value
+
+    out = io.StringIO()
+    gen = XMLGenerator(out, encoding="utf-8", short_empty_elements=True)
+    gen.startDocument()
+    gen.startElement(spec.root, {})
+    gen.startElement("Header", {})
+    for key, value in spec.meta.items():
+        gen.startElement(key, {})
+        gen.characters(text_value(value))
+        gen.endElement(key)
+    gen.endElement("Header")
+    gen.startElement("Records", {})
+    for row in rows:
+        gen.startElement(spec.record, {})
+        for field, value in zip(spec.fields, row):
+            gen.startElement(field.xml, {})
+            gen.characters(text_value(value))
+            gen.endElement(field.xml)
+        gen.endElement(spec.record)
+    gen.endElement("Records")
+    gen.startElement("RecordCount", {})
+    gen.characters(str(len(rows)))
+    gen.endElement("RecordCount")
+    gen.endElement(spec.root)
+    gen.endDocument()
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [("a<b & c>d", None, Decimal("1000000.50"), 7, True, dt.datetime(2026, 10, 2, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))), "")],
+    [("x", "Ünïcode ✓", Decimal("0.00"), 0, False, dt.date(2026, 10, 1), "y")] * 3,
+])
+def test_xml_records_are_the_bytes_xmlgenerator_writes(tmp_path, rows):
+    from integrations.regulatory_reports.writers import Field, FileSpec, write_report
+
+    fields = [Field(f"f{i}", f"F{i}") for i in range(7)]
+    spec = FileSpec("Root", "Rec", fields, {"PeriodStart": dt.date(2026, 10, 1), "Empty": None, "Amp": "a&b"})
+    written = write_report(tmp_path / "r.xml", "xml", spec, iter(rows))
+    assert written.path.read_bytes() == _reference_xml(spec, rows) and written.row_count == len(rows)

@@ -1,12 +1,15 @@
 """The scan's shortcuts give the same alerts as the plain definitions: evidence cutoffs on busy
-merchants, the payer identity's ASCII fast path, and each way merchant windows are counted."""
+merchants, the payer identity's ASCII fast path, each way merchant windows are counted, the hits
+pass's lookup arrays and the structuring band counted from the hits table."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
 
-from enhancements.compliance.models import Rule
+from enhancements.compliance.models import Alert, MerchantDailyVolume, Rule
+from enhancements.compliance.rules import windows
 from enhancements.compliance.rules.scan import scan_month
 from enhancements.compliance.rules.windows import EVIDENCE_CAP, PART_MINUTES
 
@@ -62,3 +65,52 @@ def test_merchant_windows_are_counted_the_same_whatever_the_window(core_rows, wi
     assert (alert.entity_key, alert.observed_count) == ("204", 5)
     assert alert.window_key == f"{window}m@{start:%Y-%m-%dT%H:%M}"
     assert len(alert.evidence["txn_ids"]) == 5
+
+
+def _alerts_as_rows() -> list[tuple]:
+    return sorted((a.rule_code, a.entity_key, a.window_key, a.client_id, a.client_code, str(a.observed_amount),
+                   a.observed_count, a.threshold, json.dumps(a.evidence, sort_keys=True)) for a in Alert.objects.all())
+
+
+def test_hits_lookup_arrays_give_the_same_alerts_as_the_join_and_subquery_they_replace(core_rows, monkeypatch):
+    # Merchants far apart in id (the lookup arrays span the gap), a spike day, month-wide rules
+    # whose evidence needs the cutoffs (KYC for every merchant, cash for one), a structuring band
+    # counted from the hits table and a payer window.
+    MerchantDailyVolume.objects.bulk_create(
+        MerchantDailyVolume(client_id=301, day=dt.date(2026, 9, 20 + d), txn_count=1, amount=Decimal("10000.00")) for d in range(7))
+    spike = [txn(core_rows, 301, amount, ist(5, 10, i)) for i, amount in enumerate(["150000.00", "30.00", "20.00"])]
+    for i in range(60):  # later parts of 301's month, so its cutoff leaves out the spike day's small payments
+        txn(core_rows, 301, f"{1000 + i}.00", dt.datetime(2026, 10, 10) + dt.timedelta(minutes=i * PART_MINUTES))
+    big = []
+    for i in range(80):  # one payment in each of 80 parts (53 cash): the cutoffs keep only the top of them
+        when = dt.datetime(2026, 10, 1) + dt.timedelta(minutes=i * PART_MINUTES + 11)
+        big.append(txn(core_rows, 390, f"{30000 + i * 7}.00", when, payment_mode="Challan" if i % 3 else "UPI"))
+    for i, amount in enumerate(["900000.00", "950000.00", "999999.99"]):
+        txn(core_rows, 355, amount, ist(9, 9 + i), payee_email="band@example.com")
+    for i in range(10):
+        txn(core_rows, 356, "10.00", ist(14, 10, i), vpa="fast@okaxis")
+    scan_month(month=OCT)
+    with_arrays = _alerts_as_rows()
+    assert {row[0] for row in with_arrays} >= {"VOLUME_SPIKE", "KYC_NOT_APPROVED", "CASH_MONTHLY", "STRUCTURING", "VELOCITY_PAYER"}
+    (spike_alert,) = alerts_for("VOLUME_SPIKE")
+    assert spike_alert.evidence["txn_ids"] == [r["txn_id"] for r in spike]  # every row of the day, largest first
+    (kyc,) = alerts_for("KYC_NOT_APPROVED", entity_key="390")
+    top = sorted(big, key=lambda r: (-r["paid_amount"], r["txn_id"]))[:EVIDENCE_CAP]
+    assert kyc.evidence["txn_ids"] == [r["txn_id"] for r in top] and kyc.observed_count == 80
+    (cash,) = alerts_for("CASH_MONTHLY")
+    cash_top = sorted((r for r in big if r["payment_mode"] == "Challan"), key=lambda r: (-r["paid_amount"], r["txn_id"]))
+    assert cash.observed_count == 53 and cash.evidence["txn_ids"] == [r["txn_id"] for r in cash_top[:EVIDENCE_CAP]]
+
+    Alert.objects.all().delete()
+    monkeypatch.setattr(windows, "LOOKUP_ARRAY_CAP", 0)  # ids "too far apart": join and subquery
+    scan_month(month=OCT)
+    assert _alerts_as_rows() == with_arrays
+
+
+def test_structuring_band_is_counted_from_the_stage_when_high_value_does_not_cover_it(core_rows):
+    Rule.objects.filter(code="HIGH_VALUE").update(threshold_amount=Decimal("950000.00"))  # above the band's floor
+    for i, amount in enumerate(["900000.00", "910000.00", "920000.00"]):
+        txn(core_rows, 357, amount, ist(9, 9 + i), payee_email="band@example.com")
+    scan_month(month=OCT)
+    (alert,) = alerts_for("STRUCTURING")
+    assert alert.observed_count == 3 and alert.evidence["total_amount"] == "2730000.00"
