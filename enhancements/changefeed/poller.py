@@ -185,6 +185,9 @@ def sync_transaction_range(
     )
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # The range statement is large and its row estimates big: PostgreSQL would JIT-compile
+            # it on every run (measured: 0.2 s per statement, more than an idle poll's scan).
+            cursor.execute("SET LOCAL jit = off")
             # lock_days is ascending and unnest keeps that order.
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, d) FROM unnest(%s::int[]) AS d",
