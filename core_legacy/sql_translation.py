@@ -24,6 +24,7 @@ Why each rule is exact on eligible rows:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -52,7 +53,12 @@ def literal(text: str) -> str:
 
 def fixed_offset_text() -> str | None:
     """'+05:30' for a core zone with one offset since FIXED_OFFSET_SINCE, else None (no fast path)."""
-    zone = ZoneInfo(settings.CORE_TIME_ZONE)
+    return _fixed_offset(settings.CORE_TIME_ZONE)
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed_offset(zone_name: str) -> str | None:
+    zone = ZoneInfo(zone_name)
     probes = [dt.datetime(year, month, 15, tzinfo=zone) for year in range(FIXED_OFFSET_SINCE.year, 2101) for month in (1, 7)]
     offsets = {p.utcoffset() for p in probes}
     if len(offsets) != 1:
