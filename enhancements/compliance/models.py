@@ -108,11 +108,13 @@ class Alert(models.Model):
     evidence = models.JSONField(default=dict, help_text="txn_ids, amounts, figures behind the alert")
     status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    # The user FKs here and on AuditEntry are indexed only where set (Meta.indexes): a scan
+    # raises thousands of unassigned alerts, each of which would add a NULL entry to every FK index.
     assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                    related_name="compliance_alerts")
+                                    related_name="compliance_alerts", db_index=False)
     str_decided_at = models.DateTimeField(null=True, blank=True)
     str_decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="+")
+                                       related_name="+", db_index=False)
     str_due_on = models.DateField(null=True, blank=True)
     str_grounds = models.TextField(blank=True)
     str_filed_at = models.DateTimeField(null=True, blank=True)
@@ -143,6 +145,9 @@ class Alert(models.Model):
             models.Index(fields=["rule_code", "created_at"]),
             models.Index(fields=["str_due_on"], condition=Q(str_decided_at__isnull=False, str_filed_at__isnull=True),
                          name="compliance_alert_str_clock"),
+            models.Index(fields=["assigned_to"], condition=Q(assigned_to__isnull=False), name="compliance_alert_assignee"),
+            models.Index(fields=["str_decided_by"], condition=Q(str_decided_by__isnull=False),
+                         name="compliance_alert_str_decider"),
         ]
 
     def __str__(self) -> str:
@@ -169,14 +174,17 @@ class AuditEntry(models.Model):
     object_id = models.BigIntegerField()
     action = models.CharField(max_length=40)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="+")
+                              related_name="+", db_index=False)
     changes = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "compliance_audit_trail"
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["object_type", "object_id", "at"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "at"]),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="compliance_audit_actor"),
+        ]
 
 
 class KycStatus(models.TextChoices):
