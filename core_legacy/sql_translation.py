@@ -90,8 +90,9 @@ def time_exact(expr: str) -> str:
 
 
 def aware(expr: str) -> str:
-    """from_core_naive: the naive India-time value as timestamptz."""
-    return f"({expr} AT TIME ZONE {literal(settings.CORE_TIME_ZONE)})"
+    """from_core_naive: the naive India-time value as timestamptz (expr is parenthesised:
+    AT TIME ZONE binds tighter than + or -)."""
+    return f"(({expr}) AT TIME ZONE {literal(settings.CORE_TIME_ZONE)})"
 
 
 def isoformat(expr: str, offset: str) -> str:

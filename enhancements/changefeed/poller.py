@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -207,9 +208,9 @@ def sync_transaction_range(
             announce_on_commit(sql_event_types or ())
             if sql_watermark is not None:
                 report.watermark = max(filter(None, (report.watermark, from_core_naive(sql_watermark))))
-            rest = [first] if first[skip + fp_at] is not None else []
-            while batch := rest or cur.fetchmany(batch_size):
-                rest = []
+            # The summary row also carries the first left-over row, if any (LEFT JOIN ... ON true).
+            leftovers = [[first]] if first[skip + fp_at] is not None else []
+            for batch in itertools.chain(leftovers, iter(lambda: cur.fetchmany(batch_size), [])):
                 states, events, errors, clean_keys = [], [], [], []
                 watermark = report.watermark
                 for full_row in batch:

@@ -3,17 +3,13 @@ translated in SQL exactly as core_legacy.conversions translates them in Python."
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from core_legacy.conversions import STATUS_BY_CODE, STATUS_BY_WORD, PaymentStatus
+from core_legacy.sql_translation import aware as aware_sql  # noqa: F401  (the scans import it from here)
+from core_legacy.sql_translation import literal as _literal
 
 # Statuses in which the payer's money reached the merchant side.
 RECEIVED = (PaymentStatus.SUCCESS, PaymentStatus.SETTLED, PaymentStatus.REFUND_INITIATED, PaymentStatus.REFUNDED)
 _ABSENT = ("", "na", "n/a", "null", "none", "nil", "-")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _code_spellings(code: str) -> list[str]:
@@ -82,11 +78,6 @@ def mask_sql(expr: str) -> str:
         f"(CASE WHEN {expr} LIKE '%%@%%' THEN left(split_part({expr}, '@', 1), 2) || '***@' || split_part({expr}, '@', 2) "
         f"WHEN length({expr}) <= 4 THEN '****' ELSE left({expr}, 2) || repeat('*', length({expr}) - 4) || right({expr}, 2) END)"
     )
-
-
-def aware_sql(expr: str) -> str:
-    """A naive core timestamp (India time) as timestamptz."""
-    return f"(({expr}) AT TIME ZONE {_literal(settings.CORE_TIME_ZONE)})"
 
 
 def money_sql(expr: str) -> str:
