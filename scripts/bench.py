@@ -97,8 +97,11 @@ def main() -> int:
             connections.close_all()
         except Exception:
             pass
-        progress(f"dropping {scratch}")
-        services.drop_database(url)
+        if os.environ.get("BENCH_KEEP_DATABASE") == "1":  # diagnostics: inspect the data afterwards
+            progress(f"keeping {scratch} (BENCH_KEEP_DATABASE=1; drop it by hand)")
+        else:
+            progress(f"dropping {scratch}")
+            services.drop_database(url)
         services.down(state)
     print(json.dumps(figures, default=str))
     return 0

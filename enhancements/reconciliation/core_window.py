@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_is_same_database, core_table
@@ -89,16 +90,19 @@ def _select(table: str, *, start: dt.date, end: dt.date, tz: str) -> str:
 
 
 # Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
-# a million-row window stays in memory instead of being written out page by page and read
-# back by every join. PostgreSQL accepts the setting only before the session's first use of
-# a temporary table (or when it equals the size already in use), so it is best effort.
-TEMP_BUFFERS = "256MB"
+# a run's million-row window and pairs (about 350 MB together) stay in memory instead of being
+# written out page by page and read back by every join. They are allocated as used, and kept by
+# the server process until the connection closes. PostgreSQL accepts the setting only before the
+# session's first use of a temporary table (or when it equals the size already in use), so it is
+# best effort. Setting RECONCILIATION_TEMP_BUFFERS.
+TEMP_BUFFERS = "1GB"
 
 
 def raise_temp_buffers(cursor) -> None:
+    size = getattr(settings, "RECONCILIATION_TEMP_BUFFERS", TEMP_BUFFERS)
     try:
         with transaction.atomic():
-            cursor.execute(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS}'")
+            cursor.execute("SELECT set_config('temp_buffers', %s, true)", [size])
     except DatabaseError:
         pass  # temporary tables were used earlier in this session: keep its size
 

@@ -1,5 +1,5 @@
 """Import a settlement file: hash it, refuse a second copy, and load its good lines into
-the staging table (reconciliation_entries).
+the staging table (reconciliation_entries: the file's own partition, storage.py).
 
 Plain CSV files take the bulk path (integrations.settlement_files.csv_bulk + _bulk_entries:
 the raw lines COPied into a temporary table and converted in SQL, the few other lines read by
@@ -35,10 +35,11 @@ from integrations.settlement_files import (
 from integrations.settlement_files.csv_bulk import DIRTY_LIMIT, PLACEHOLDER_MARK, BulkCsv, NotBulkLoadable, bulk_csv
 from integrations.settlement_files.csv_format import no_data_rows
 from integrations.settlement_files.profiles import MONEY_FIELDS
-from integrations.settlement_files.rows import MAX_TEXT
+from integrations.settlement_files.rows import ABSENT_WORDS, MAX_TEXT
 
+from . import storage
 from .core_window import raise_temp_buffers
-from .models import MappingProfileRecord, QuarantinedRow, SettlementEntry, SettlementFile
+from .models import MappingProfileRecord, QuarantinedRow, SettlementFile
 
 # Row-level report rows kept per file; beyond it only the count grows (a 1M-line garbage
 # file must not exhaust memory or the table).
@@ -141,6 +142,8 @@ def settlement_file_import(
             _copy_entries(record, stream, parser_profile, report, counts, dates, progress)
             if counts["bad"] and bad_rows == SettlementFile.BadRows.ALL_OR_NOTHING:
                 raise _AbortImport
+            with connection.cursor() as cursor:
+                storage.attach_entries(cursor, record.pk)
             record.status = SettlementFile.Status.IMPORTED
             _finish(record, report, counts, dates)
     except _AbortImport:
@@ -183,16 +186,19 @@ def _copy_entries(record, stream, parser_profile, report, counts, dates, progres
 
 def _stream_entries(record, stream, parser_profile, report, counts, dates, progress) -> None:
     """Every line through the Python parser, COPYing the good ones (any format)."""
-    with _entries_copy() as copy:
+    with connection.cursor() as cursor:
+        storage.empty_entries_table(cursor, record.pk)
+    with _entries_copy(record.pk) as copy:
         items = parse(stream, parser_profile)
         low, high = _write_items(copy, record.pk, items, report, counts, progress)
         dates[:] = [low, high]
 
 
 @contextlib.contextmanager
-def _entries_copy():
-    table = connection.ops.quote_name(SettlementEntry._meta.db_table)
-    columns = ", ".join(("file_id", "line_no", *ENTRY_FIELDS))
+def _entries_copy(file_id: int):
+    """COPY into the file's lines table (before it is attached as the file's partition)."""
+    columns = ", ".join(("id", "file_id", "line_no", *ENTRY_FIELDS))
+    table = storage.entries_partition(file_id)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         yield copy
 
@@ -202,7 +208,7 @@ def _write_items(copy, file_id, items, report, counts, progress, low=None, high=
     date_at = ENTRY_FIELDS.index("txn_date")
     for item in items:
         if isinstance(item, ParsedRow):
-            write((file_id, item.line_no, *item.values))
+            write((storage.entry_id(file_id, item.line_no), file_id, item.line_no, *item.values))
             counts["imported"] += 1
             day = item.values[date_at]
             if day is not None:
@@ -225,22 +231,21 @@ def _write_items(copy, file_id, items, report, counts, progress, low=None, high=
 
 def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress) -> None:
     """CSV through csv_bulk: the raw lines are COPied into a temporary table as text and
-    converted to entries by one INSERT ... SELECT (casts only: csv_bulk's expression already
+    converted to entries by one CREATE TABLE ... AS (casts only: csv_bulk's expression already
     proved the shapes); lines Python handled or SQL refused go through the streaming parser's
     code. Same entries, report, counts and dates as streaming the file."""
-    sql = _BulkSql(plan)
+    names = _RawNames(record.pk)
+    sql = _BulkSql(plan, names)
     with connection.cursor() as cursor:
         raise_temp_buffers(cursor)
         cursor.execute("SET LOCAL jit = off")  # one pass over the rows: compiling costs more than it saves
         # The raw table has no statistics (ANALYZE would cost a scan): without this the planner
         # takes it for a few rows and loops over it once per distinct day.
         cursor.execute("SET LOCAL enable_nestloop = off")
-        cursor.execute("DROP TABLE IF EXISTS recon_raw, recon_raw_days, recon_raw_status")
-        cursor.execute("DROP SEQUENCE IF EXISTS recon_raw_line")
         # Line numbers in COPY order; the header is line 1 (csv_bulk admits no multi-line field).
-        cursor.execute("CREATE TEMPORARY SEQUENCE recon_raw_line START 2 CACHE 10000")
+        cursor.execute(f"CREATE TEMPORARY SEQUENCE {names.line} START 2 CACHE 10000")
         cursor.execute(
-            f"""CREATE TEMPORARY TABLE recon_raw (line_no int NOT NULL DEFAULT nextval('recon_raw_line'),
+            f"""CREATE TEMPORARY TABLE {names.raw} (line_no int NOT NULL DEFAULT nextval('{names.line}'),
             {', '.join(f'c{i} text' for i in range(plan.width))}) ON COMMIT DROP"""
         )
         delimiter = plan.profile.delimiter.replace("'", "''")
@@ -254,7 +259,7 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
                 progress(f"read {reported:,} rows ({bad:,} bad)")
 
         with cursor.cursor.copy(
-            f"COPY recon_raw ({sql.columns}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
+            f"COPY {names.raw} ({sql.columns}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
         ) as copy:
             for block in plan.blocks(stream, report_progress):
                 copy.write(block)
@@ -262,7 +267,7 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
             counts["skipped"] = len(plan.python_items)
             raise no_data_rows()
         sql.load_maps(cursor)
-        accepted = sql.insert_entries(cursor, {"file": record.pk, "mark": PLACEHOLDER_MARK})
+        accepted = storage.entries_table_from_select(cursor, record.pk, sql.select, {"file": record.pk, "mark": PLACEHOLDER_MARK})
         low, high = sql.date_range(cursor, file_id=record.pk, every_clean_line=accepted == plan.clean_lines)
         refused = []
         if accepted < plan.clean_lines:  # else every clean line went in: nothing to look for
@@ -270,82 +275,99 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
             refused = cursor.fetchall()
         if len(refused) + len(plan.python_items) > DIRTY_LIMIT:
             raise NotBulkLoadable(f"more than {DIRTY_LIMIT:,} lines need the streaming parser")
-        cursor.execute("DROP TABLE recon_raw, recon_raw_days, recon_raw_status")
-        cursor.execute("DROP SEQUENCE recon_raw_line")
+        cursor.execute(f"DROP TABLE {names.raw}, {names.days}, {names.status}")
+        cursor.execute(f"DROP SEQUENCE {names.line}")
     counts["imported"] = counts["read"] = accepted
     items = sorted(
         [*plan.python_items, *(plan.refused(line_no, list(fields)) for line_no, *fields in refused)],
         key=lambda item: item.line_no,
     )
-    with _entries_copy() as copy:
+    with _entries_copy(record.pk) as copy:
         dates[:] = _write_items(copy, record.pk, items, report, counts, None, low, high)
 
 
-_ABSENT_SQL = "('', 'na', 'null', '-')"
+class _RawNames:
+    """The bulk import's temporary tables, named after the file."""
+
+    def __init__(self, file_id: int) -> None:
+        self.raw = f"recon_raw_f{int(file_id)}"
+        self.days = f"{self.raw}_days"
+        self.status = f"{self.raw}_status"
+        self.line = f"{self.raw}_line"
+
+
+_ABSENT_SQL = "(" + ", ".join(f"'{word}'" for word in sorted(ABSENT_WORDS)) + ")"
 
 
 class _BulkSql:
-    """The conversion of csv_bulk's clean lines, as rows.fast_csv_builder reads them."""
+    """The conversion of csv_bulk's clean lines, as rows.fast_csv_builder reads them.
 
-    def __init__(self, plan: BulkCsv) -> None:
+    Shaped for a million lines: each cell is trimmed once (the inner subquery), and the converted
+    values are computed once (`OFFSET 0` keeps PostgreSQL from pasting an expression into every
+    place its column is used: net, for one, is read three times). The 'absent' test lowers a
+    cell only when it is short enough to be one of the absent words."""
+
+    def __init__(self, plan: BulkCsv, names: _RawNames) -> None:
         index, profile = plan.index, plan.profile
         self.plan = plan
+        self.names = names
         self.columns = ", ".join(f"c{i}" for i in range(plan.width))
-        col = {field: f"r.c{i}" for field, i in index.items()}
+        col = {field: f"b.c{i}" for field, i in index.items()}
+        refs = [f for f in REFERENCE_FIELDS if f in col]
+        texts = [*refs, *(["payment_mode"] if "payment_mode" in col else [])]
+        trimmed = {f: f"b.{f}_t" for f in texts}
+        absent_len = max(len(word) for word in ABSENT_WORDS)
 
         def text(field: str) -> str:
-            if field not in col:
+            if field not in trimmed:
                 return "NULL"
-            c = col[field]
-            return f"CASE WHEN lower(btrim({c}, ' ')) IN {_ABSENT_SQL} THEN NULL ELSE btrim({c}, ' ') END"
+            t = trimmed[field]
+            return f"CASE WHEN length({t}) <= {absent_len} AND lower({t}) IN {_ABSENT_SQL} THEN NULL ELSE {t} END"
+
+        def present(field: str) -> str:
+            t = trimmed[field]
+            return f"coalesce(length({t}) > {absent_len} OR lower({t}) NOT IN {_ABSENT_SQL}, false)"
 
         def money(field: str) -> str:
             if field not in col:
                 return "NULL::numeric"
             return f"({col[field]}::numeric * 0.01)" if plan.rows.builder.paise else f"{col[field]}::numeric"
 
-        refs = [f for f in REFERENCE_FIELDS if f in col]
-        texts = [*refs, *(["payment_mode"] if "payment_mode" in col else [])]
         amounts = [col[f] for f in ("amount", "net") if f in col]
         ok = [
-            "(" + " OR ".join(f"coalesce(lower(btrim({col[f]}, ' ')) NOT IN {_ABSENT_SQL}, false)" for f in refs) + ")",
-            *(f"coalesce(length(btrim({col[f]}, ' ')) <= {MAX_TEXT}, true)" for f in texts),
+            "(" + " OR ".join(present(f) for f in refs) + ")",
+            *(f"coalesce(length({trimmed[f]}) <= {MAX_TEXT}, true)" for f in texts),
             "(" + (" OR ".join(f"{c} IS NOT NULL" for c in amounts) or "false") + ")",
         ]
         joins = []
         if "txn_date" in col:
-            joins.append(f"LEFT JOIN recon_raw_days dm ON dm.txt = split_part(btrim({col['txn_date']}, ' '), ' ', 1)")
+            joins.append(f"LEFT JOIN {names.days} dm ON dm.txt = split_part(btrim({col['txn_date']}, ' '), ' ', 1)")
             ok.append("dm.day IS NOT NULL")
         if "status" in col:
-            joins.append(f"LEFT JOIN recon_raw_status sm ON sm.raw = {col['status']}")
+            joins.append(f"LEFT JOIN {names.status} sm ON sm.raw = {col['status']}")
             ok.append("sm.status IS NOT NULL")
-        source = f"FROM recon_raw r {' '.join(joins)} WHERE r.c0 IS DISTINCT FROM %(mark)s"
+        inner = (f"(SELECT r.*, {', '.join(f'btrim(r.c{index[f]}, {chr(39)} {chr(39)}) AS {f}_t' for f in texts)} "
+                 f"FROM {names.raw} r WHERE r.c0 IS DISTINCT FROM %(mark)s OFFSET 0) AS b")  # fmt: skip
+        source = f"FROM {inner} {' '.join(joins)}"
         accept = " AND ".join(ok)
         deducted = "coalesce(fee, 0)" + ("" if profile.fee_includes_gst else " + coalesce(tax, 0)")
         has_fee_info = "true" if {"fee", "net"} & plan.rows.builder.mapped else "false"
-        table = connection.ops.quote_name(SettlementEntry._meta.db_table)
-        # No RETURNING (it cost a third of the statement): the count is the row count, the
-        # date range comes from the day map (see `date_range`).
-        self.target = f"{table} (file_id, line_no, {', '.join(ENTRY_FIELDS)})"
+        # The count is the row count; the date range comes from the day map (see `date_range`).
         self.select = f"""
-            SELECT %(file)s, line_no, {', '.join(REFERENCE_FIELDS)}, coalesce(amount, net), fee, tax,
+            SELECT {storage.entry_id_sql('%(file)s', 'line_no')}, %(file)s, line_no, {', '.join(REFERENCE_FIELDS)},
+                   coalesce(amount, net), fee, tax,
                    CASE WHEN net IS NULL THEN amount - ({deducted}) ELSE net END, {has_fee_info}, txn_date, status,
                    payment_mode
-            FROM (SELECT r.line_no, {', '.join(f'{text(f)} AS {f}' for f in REFERENCE_FIELDS)},
+            FROM (SELECT b.line_no, {', '.join(f'{text(f)} AS {f}' for f in REFERENCE_FIELDS)},
                          {', '.join(f'{money(f)} AS {f}' for f in MONEY_FIELDS)},
                          {'dm.day' if 'txn_date' in col else 'NULL::date'} AS txn_date,
                          {'sm.status' if 'status' in col else 'NULL::text'} AS status,
                          {text('payment_mode')} AS payment_mode
-                  {source} AND {accept}) AS v"""
-        self.table = table
-        self.refused = f"""SELECT r.line_no, {', '.join(f'r.c{i}' for i in range(plan.width))}
-            {source} AND NOT ({accept}) ORDER BY r.line_no LIMIT %(limit)s"""
-        self._day_column = col.get("txn_date")
-        self._status_column = col.get("status")
-
-    def insert_entries(self, cursor, params: dict) -> int:
-        cursor.execute(f"INSERT INTO {self.target} {self.select}", params)
-        return cursor.rowcount
+                  {source} WHERE {accept} OFFSET 0) AS v"""
+        self.refused = f"""SELECT b.line_no, {', '.join(f'b.c{i}' for i in range(plan.width))}
+            {source} WHERE NOT ({accept}) ORDER BY b.line_no LIMIT %(limit)s"""
+        self._day_column = f"r.c{index['txn_date']}" if "txn_date" in index else None
+        self._status_column = f"r.c{index['status']}" if "status" in index else None
 
     def date_range(self, cursor, *, file_id: int, every_clean_line: bool) -> tuple:
         """First and last date of the lines SQL accepted. When it accepted every clean line,
@@ -354,22 +376,23 @@ class _BulkSql:
         if not self._day_column:
             return None, None
         if every_clean_line:
-            cursor.execute("SELECT min(day), max(day) FROM recon_raw_days")
+            cursor.execute(f"SELECT min(day), max(day) FROM {self.names.days}")
         else:
-            cursor.execute(f"SELECT min(txn_date), max(txn_date) FROM {self.table} WHERE file_id = %s", [file_id])
+            cursor.execute(f"SELECT min(txn_date), max(txn_date) FROM {storage.entries_partition(file_id)}")
         return cursor.fetchone()
 
     def load_maps(self, cursor) -> None:
         """The day parts and status cells of the clean lines are few: Python reads each
         distinct one once, with the fast path's own functions."""
-        cursor.execute("CREATE TEMPORARY TABLE recon_raw_days (txt text PRIMARY KEY, day date) ON COMMIT DROP")
-        cursor.execute("CREATE TEMPORARY TABLE recon_raw_status (raw text PRIMARY KEY, status text) ON COMMIT DROP")
+        names = self.names
+        cursor.execute(f"CREATE TEMPORARY TABLE {names.days} (txt text PRIMARY KEY, day date) ON COMMIT DROP")
+        cursor.execute(f"CREATE TEMPORARY TABLE {names.status} (raw text PRIMARY KEY, status text) ON COMMIT DROP")
         day_sql = f"split_part(btrim({self._day_column}, ' '), ' ', 1)" if self._day_column else "NULL::text"
         status_sql = self._status_column or "NULL::text"
         if not (self._day_column or self._status_column):
             return
         cursor.execute(
-            f"""SELECT d, s, GROUPING(d) FROM (SELECT {day_sql} AS d, {status_sql} AS s FROM recon_raw r
+            f"""SELECT d, s, GROUPING(d) FROM (SELECT {day_sql} AS d, {status_sql} AS s FROM {names.raw} r
             WHERE r.c0 IS DISTINCT FROM %s) AS x GROUP BY GROUPING SETS ((d), (s))""",
             [PLACEHOLDER_MARK],
         )
@@ -381,12 +404,12 @@ class _BulkSql:
                 statuses[status_raw] = self.plan.status(status_raw)
         days = {k: v for k, v in days.items() if v is not None}
         statuses = {k: v for k, v in statuses.items() if v is not None}
-        cursor.execute("INSERT INTO recon_raw_days SELECT * FROM unnest(%s::text[], %s::date[])", [list(days), list(days.values())])
-        cursor.execute(
-            "INSERT INTO recon_raw_status SELECT * FROM unnest(%s::text[], %s::text[])", [list(statuses), list(statuses.values())]
-        )
-        cursor.execute("ANALYZE recon_raw_days")
-        cursor.execute("ANALYZE recon_raw_status")
+        cursor.execute(f"INSERT INTO {names.days} SELECT * FROM unnest(%s::text[], %s::date[])",
+                       [list(days), list(days.values())])  # fmt: skip
+        cursor.execute(f"INSERT INTO {names.status} SELECT * FROM unnest(%s::text[], %s::text[])",
+                       [list(statuses), list(statuses.values())])  # fmt: skip
+        cursor.execute(f"ANALYZE {names.days}")
+        cursor.execute(f"ANALYZE {names.status}")
 
 
 def _finish(record: SettlementFile, report: list[RowError], counts: dict, dates: list) -> None:
@@ -394,12 +417,6 @@ def _finish(record: SettlementFile, report: list[RowError], counts: dict, dates:
     record.rows_quarantined, record.rows_skipped = counts["bad"], counts["skipped"]
     record.first_date, record.last_date = dates
     record.save()
-    if record.rows_imported:
-        # Fresh statistics, so the matching joins over these lines get hash plans.
-        with connection.cursor() as cursor:
-            # Only the columns the joins filter on (ANALYZE of every column sorts the text ones).
-            table = connection.ops.quote_name(SettlementEntry._meta.db_table)
-            cursor.execute(f"ANALYZE {table} (file_id, {', '.join(REFERENCE_FIELDS)}, status)")
     QuarantinedRow.objects.bulk_create(
         (QuarantinedRow(file=record, line_no=r.line_no, raw=r.raw, errors=r.message) for r in report), batch_size=5000
     )

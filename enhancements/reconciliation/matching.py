@@ -3,8 +3,9 @@
 Every step is one SQL statement over whole sets; nothing loops over rows in Python.
 
 1. Rules in priority order. Each pairs still-unpaired lines with still-unpaired core rows
-   by its reference, within its source / payment-mode filters, and writes the pairs to
-   transaction_recon_table with the rule's id (the first rule that matches wins):
+   by its reference, within its source / payment-mode filters, and writes the pairs to the
+   temporary table `recon_pairs` with the rule's id (the first rule that matches wins); the
+   run stores them in transaction_recon_table at its end (storage.write_run_results):
    - one_to_one: a line's reference finds exactly one core row; when several lines carry
      the reference of one core row, the first line (by line number) pairs. The pair is
      then checked: STATUS (file paid vs core paid), AMOUNT (outside the rule's tolerance),
@@ -30,10 +31,17 @@ from decimal import Decimal
 
 from django.db import connection
 
-from .models import ReconciliationRule, ReconResult, SettlementEntry
+from .models import ReconciliationRule
+from .storage import ENTRIES, RESULTS
 
-ENTRIES = connection.ops.quote_name(SettlementEntry._meta.db_table)
-RESULTS = connection.ops.quote_name(ReconResult._meta.db_table)
+# The run's pairs while it runs: a temporary table (no WAL, no index, local buffers), read by
+# every "still unpaired" anti-join, the mismatch steps, the summary and the events, and written
+# to transaction_recon_table once, at the end, by a non-dry run.
+PAIRS = "recon_pairs"
+PAIRS_DDL = f"""CREATE TEMPORARY TABLE {PAIRS} (
+    entry_id bigint, line_no int, txn_id text, trans_date timestamptz, client_id int, client_code text,
+    rule_id bigint, outcome text, mismatch_type text, file_amount numeric(14, 2), core_amount numeric(14, 2),
+    file_net numeric(14, 2), expected_net numeric(14, 2)) ON COMMIT DROP"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +70,14 @@ def _mode_filter(rule: RuleSpec) -> str:
     return "AND c.payment_mode = ANY(%(modes)s)" if rule.payment_modes else ""
 
 
-def _params(rule: RuleSpec, run_id: int, file_id: int) -> dict:
-    return {"run": run_id, "file": file_id, "rule": rule.id, "tol_abs": rule.tol_abs, "tol_pct": rule.tol_pct,
+def _params(rule: RuleSpec, file_id: int) -> dict:
+    return {"file": file_id, "rule": rule.id, "tol_abs": rule.tol_abs, "tol_pct": rule.tol_pct,
             "drift": rule.drift_days, "fee_tol": rule.fee_tol, "modes": list(rule.payment_modes)}  # fmt: skip
 
 
-_UNPAIRED_LINE = f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.entry_id = e.id)"
-_UNPAIRED_CORE = (
-    f"NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.txn_id = c.txn_id "
-    "AND r.trans_date = c.trans_at)"
-)
-_INSERT = f"""INSERT INTO {RESULTS} (run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id,
+_UNPAIRED_LINE = f"NOT EXISTS (SELECT 1 FROM {PAIRS} r WHERE r.entry_id = e.id)"
+_UNPAIRED_CORE = f"NOT EXISTS (SELECT 1 FROM {PAIRS} r WHERE r.txn_id = c.txn_id AND r.trans_date = c.trans_at)"
+_INSERT = f"""INSERT INTO {PAIRS} (entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id,
     outcome, mismatch_type, file_amount, core_amount, file_net, expected_net)"""
 
 
@@ -108,13 +113,13 @@ def _one_to_one(rule: RuleSpec, guarded: bool) -> list[str]:
         WHEN e.txn_date IS NOT NULL AND abs(e.txn_date - c.trans_day) > %(drift)s THEN 'DATE'
         WHEN e.has_fee_info AND abs(e.net - c.expected_net) > %(fee_tol)s THEN 'FEE'
     END"""
-    columns = f"""%(run)s, e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
+    columns = f"""e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
     base = f"""FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard}
           AND NOT EXISTS (SELECT 1 FROM recon_core_dups_{ref} d WHERE d.ref = e.{ref})"""
     # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
-    names = ("run_id, entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id, "
+    names = ("entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id, "
              "mismatch_type, file_amount, core_amount, file_net, expected_net")
     outer = names.replace("mismatch_type,", "CASE WHEN mismatch_type IS NULL THEN 'MATCHED' ELSE 'MISMATCHED' END, mismatch_type,")
     return [f"""{_INSERT} SELECT {outer} FROM (
@@ -145,7 +150,7 @@ def _one_to_many(rule: RuleSpec) -> str:
         FROM cand JOIN lines USING (ref) GROUP BY cand.id, cand.net
     )
     {_INSERT}
-    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
+    SELECT cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
            CASE WHEN grp.fits THEN 'MATCHED' ELSE 'MISMATCHED' END, CASE WHEN grp.fits THEN NULL ELSE 'AMOUNT' END,
            cand.net, grp.total, cand.net, grp.total
     FROM cand JOIN grp USING (id)"""
@@ -166,15 +171,17 @@ def _many_to_one(rule: RuleSpec) -> str:
         HAVING count(*) > 1 AND abs(sum(amount) - core_amount) <= {_allowed('core_amount')}
     )
     {_INSERT}
-    SELECT %(run)s, cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
+    SELECT cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
            'MATCHED', NULL, cand.amount, core_amount, cand.net, expected_net
     FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
 
 
-def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) -> dict[int, int]:
-    """Pair lines with core rows, rule by rule. Returns {rule id: pairs written}."""
+def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str) -> dict[int, int]:
+    """Pair lines with core rows, rule by rule, into `recon_pairs`. Returns {rule id: pairs}."""
     written: dict[int, int] = {rule.id: 0 for rule in rules}
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PAIRS}")
+        cursor.execute(PAIRS_DDL)
         # A reference no line of this file carries cannot pair anything: skip its rules'
         # scans. One pass over the file's lines answers it for every reference.
         references = sorted({rule.reference for rule in rules})
@@ -196,7 +203,7 @@ def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) ->
                     statements += _one_to_one(rule, guarded=paired_before > 0)
                 else:
                     statements.append(_many_to_one(rule))
-            params = {**_params(rule, run_id, file_id), "tz": tz}
+            params = {**_params(rule, file_id), "tz": tz}
             for sql in statements:
                 cursor.execute(sql, params if "%(" in sql else None)
                 if _INSERT in sql:  # a pairing statement (some start WITH ...)
@@ -204,11 +211,11 @@ def apply_rules(*, run_id: int, file_id: int, rules: list[RuleSpec], tz: str) ->
             if written[rule.id] > 10_000:
                 # The next rules' "still unpaired" anti-joins (and the leftover steps) need
                 # to know the table grew.
-                cursor.execute(f"ANALYZE {RESULTS} (run_id, entry_id, txn_id, trans_date)")
+                cursor.execute(f"ANALYZE {PAIRS} (entry_id, txn_id, trans_date)")
     return written
 
 
-def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_references: list[str]) -> None:
+def stage_leftovers(*, file_id: int, references: list[str], unique_references: list[str]) -> None:
     """Mismatches for unpaired lines (DUPLICATE / MISSING_IN_SYSTEM) into recon_new_mismatches.
 
     `unique_references` (those of one_to_one rules) should name one core row; a line whose
@@ -219,9 +226,12 @@ def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_
         cursor.execute(
             f"""CREATE TEMPORARY TABLE recon_leftover ON COMMIT DROP AS
             SELECT e.* FROM {ENTRIES} e
-            WHERE e.file_id = %(file)s AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = %(run)s AND r.entry_id = e.id)""",
-            {"file": file_id, "run": run_id},
+            WHERE e.file_id = %(file)s AND NOT EXISTS (SELECT 1 FROM {PAIRS} r WHERE r.entry_id = e.id)""",
+            {"file": file_id},
         )
+        # A few thousand lines: with statistics, the DUPLICATE checks below start from them
+        # (and find their namesakes in the file) instead of joining the whole file first.
+        cursor.execute("ANALYZE recon_leftover")
         cursor.execute("CREATE TEMPORARY TABLE recon_duplicate (entry_id bigint, detail text) ON COMMIT DROP")
         # Only references some unpaired line carries can make it a duplicate; each check of an
         # absent one would still scan the file's lines.
@@ -233,9 +243,9 @@ def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_
                 f"""INSERT INTO recon_duplicate
                 SELECT DISTINCT ON (l.id) l.id, 'same ' || %(ref)s || ' as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
                 FROM recon_leftover l JOIN {ENTRIES} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
-                JOIN {RESULTS} r ON r.run_id = %(run)s AND r.entry_id = e.id
+                JOIN {PAIRS} r ON r.entry_id = e.id
                 WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no""",
-                {"file": file_id, "run": run_id, "ref": ref},
+                {"file": file_id, "ref": ref},
             )
             if ref not in unique_references:
                 continue
@@ -260,7 +270,7 @@ def stage_leftovers(*, run_id: int, file_id: int, references: list[str], unique_
         )
 
 
-def stage_pair_mismatches(*, run_id: int) -> None:
+def stage_pair_mismatches() -> None:
     # One mismatch per line and type: a one_to_many line that disagrees with its batch is
     # one AMOUNT mismatch, not one per transaction of the batch.
     with connection.cursor() as cursor:
@@ -285,17 +295,25 @@ def stage_pair_mismatches(*, run_id: int) -> None:
                        CASE WHEN count(*) = 1 THEN min(r.txn_id) END AS txn_id,
                        CASE WHEN count(DISTINCT r.client_id) = 1 THEN min(r.client_id) END AS client_id,
                        CASE WHEN count(DISTINCT r.client_code) = 1 THEN min(r.client_code) END AS client_code
-                FROM {RESULTS} r WHERE r.run_id = %s AND r.mismatch_type IS NOT NULL
+                FROM {PAIRS} r WHERE r.mismatch_type IS NOT NULL
                 GROUP BY r.mismatch_type, r.entry_id, r.line_no, r.rule_id, r.file_amount, r.core_amount,
                          r.file_net, r.expected_net
-            ) g""",
-            [run_id],
+            ) g"""
         )
 
 
-def stage_missing_in_bank(*, start: dt.date, end: dt.date, modes: list[str] | None, tz: str) -> None:
-    """Paid core rows in [start, end) (India dates) that no run has paired."""
+def stage_missing_in_bank(
+    *, start: dt.date, end: dt.date, modes: list[str] | None, tz: str, other_runs: list[int]
+) -> None:
+    """Paid core rows in [start, end) (India dates) that neither this run nor one of
+    `other_runs` (the finished runs whose windows overlap this one) has paired."""
     mode_filter = "AND c.payment_mode = ANY(%(modes)s)" if modes else ""
+    # Naming the runs lets PostgreSQL read only their partitions of the results.
+    others = (
+        f"AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.run_id = ANY(%(runs)s) AND r.txn_id = c.txn_id "
+        "AND r.trans_date = c.trans_at)"
+        if other_runs else ""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
@@ -304,9 +322,9 @@ def stage_missing_in_bank(*, start: dt.date, end: dt.date, modes: list[str] | No
                    NULL, c.amount, NULL, c.amount, 'paid in the core on ' || c.trans_day || ', in no settlement line'
             FROM recon_core c
             WHERE c.paid AND c.trans_date >= %(start)s::timestamp AND c.trans_date < %(end)s::timestamp {mode_filter}
-              AND NOT EXISTS (SELECT 1 FROM {RESULTS} r WHERE r.txn_id = c.txn_id
-                              AND r.trans_date = c.trans_at)""",
-            {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz},
+              AND NOT EXISTS (SELECT 1 FROM {PAIRS} p WHERE p.txn_id = c.txn_id AND p.trans_date = c.trans_at)
+              {others}""",
+            {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz, "runs": other_runs},
         )
 
 

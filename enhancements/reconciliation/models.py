@@ -73,11 +73,15 @@ class SettlementFile(models.Model):
 
 
 class SettlementEntry(models.Model):
-    """One staged file line (loaded with COPY). Amounts in rupees, exact to the paisa."""
+    """One staged file line. Amounts in rupees, exact to the paisa.
 
-    id = models.BigAutoField(primary_key=True)
+    The table is partitioned by file (migration 0004): each import writes its lines into a
+    partition of their own with one statement (storage.py). The id is computed from the file
+    and the line number (storage.entry_id), which is also what makes it unique."""
+
+    id = models.BigIntegerField(primary_key=True)
     file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="entries", db_index=False,
-                             db_constraint=False)  # COPY speed, as for ReconResult.run
+                             db_constraint=False)  # written in bulk, as ReconResult.run
     line_no = models.IntegerField()
     txn_id = models.CharField(max_length=100, null=True)
     bank_txn_id = models.CharField(max_length=100, null=True)
@@ -95,7 +99,6 @@ class SettlementEntry(models.Model):
 
     class Meta:
         db_table = "reconciliation_entries"
-        constraints = [models.UniqueConstraint(fields=["file", "line_no"], name="recon_entry_line_once")]
 
 
 class QuarantinedRow(models.Model):
@@ -161,7 +164,10 @@ class ReconciliationRun(models.Model):
 
 
 class ReconResult(models.Model):
-    """One pairing of a file line with a core transaction (the enhancement's recon table)."""
+    """One pairing of a file line with a core transaction (the enhancement's recon table).
+
+    Partitioned by run (migration 0004): a run computes its pairs in a temporary table and
+    writes them, once, as its own partition; a re-run replaces the partition (storage.py)."""
 
     class Outcome(models.TextChoices):
         MATCHED = "MATCHED"
@@ -189,11 +195,8 @@ class ReconResult(models.Model):
 
     class Meta:
         db_table = "transaction_recon_table"
-        # Only the index the run's own "still unpaired" / re-run DELETE lookups need: a run
-        # writes up to a million rows in one statement, and every extra index (a txn_id one,
-        # random text keys) costs more than the lookups it would serve; the whole-set joins
-        # on txn_id are hash joins that scan the table anyway.
-        indexes = [models.Index(fields=["run", "entry_id"], name="recon_result_run_entry")]
+        # No index: a run's rows are read as its whole partition (the run's own joins use its
+        # temporary pairs table; later readers select a run, which picks its partition).
 
 
 class Mismatch(models.Model):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from enhancements.events.outbox import NewEvent, publish_many
 
-from . import matching
+from . import matching, storage
 from .core_window import prepare_core_window
 from .importing import DuplicateFileError, RejectedFileError, settlement_file_import  # noqa: F401 (re-exported)
 from .models import Mismatch, MismatchEvent, ReconciliationRule, ReconciliationRun, SettlementFile
@@ -87,29 +87,34 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # compiling (and optimising) the expressions costs more than it saves for a single
         # pass over the rows.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(f"DELETE FROM {matching.RESULTS} WHERE run_id = %s", [run.pk])
-    prepare_core_window(start=first - drift, end=end + drift, tz=tz)
+    core_window = (first - drift, end + drift)
+    prepare_core_window(start=core_window[0], end=core_window[1], tz=tz)
     summary: dict = {}
     with transaction.atomic():
-        per_rule = matching.apply_rules(run_id=run.pk, file_id=file.pk, rules=specs, tz=tz)
+        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
             cursor.execute(matching.NEW_MISMATCHES_DDL)
-        matching.stage_pair_mismatches(run_id=run.pk)
+        matching.stage_pair_mismatches()
         matching.stage_leftovers(
-            run_id=run.pk, file_id=file.pk, references=sorted({s.reference for s in specs}),
+            file_id=file.pk, references=sorted({s.reference for s in specs}),
             unique_references=sorted({s.reference for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_ONE}),
         )
         modes = None if any(not s.payment_modes for s in specs) else sorted({m for s in specs for m in s.payment_modes})
-        matching.stage_missing_in_bank(start=first, end=end, modes=modes, tz=tz)
-        summary = _summary(run_id=run.pk, file=file, per_rule=per_rule, rules=rules)
+        matching.stage_missing_in_bank(start=first, end=end, modes=modes, tz=tz,
+                                       other_runs=_overlapping_runs(run_id=run.pk, window=core_window))  # fmt: skip
+        by_client = _matched_by_client(one_to_many=[s.id for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_MANY])
+        summary = _summary(file=file, per_rule=per_rule, rules=rules, by_client=by_client)
         summary["window"] = [first.isoformat(), last.isoformat()]
+        summary["core_window"] = [core_window[0].isoformat(), core_window[1].isoformat()]
         if run.dry_run:
             # A dry run shows what would match and keeps nothing else.
             transaction.set_rollback(True)
         else:
+            with connection.cursor() as cursor:
+                storage.write_run_results(cursor, run.pk, matching.PAIRS)
             _save_mismatches(run_id=run.pk)
-            _publish_reconciled(run=run)
+            _publish_reconciled(run=run, by_client=by_client)
     run.summary = summary
     run.status = ReconciliationRun.Status.DONE
     run.error = ""
@@ -119,14 +124,67 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
     return run
 
 
-def _summary(*, run_id: int, file: SettlementFile, per_rule: dict[int, int], rules) -> dict:
+def _overlapping_runs(*, run_id: int, window: tuple[dt.date, dt.date]) -> list[int]:
+    """Finished, kept runs whose core window overlaps `window` (runs from before the window was
+    recorded count as overlapping): the only ones whose pairs can claim a core row in it."""
+    runs = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.DONE, dry_run=False).exclude(pk=run_id)
+    start, end = (d.isoformat() for d in window)
+    overlapping = []
+    for pk, summary in runs.values_list("pk", "summary"):
+        bounds = (summary or {}).get("core_window")
+        if not bounds or (bounds[0] < end and start < bounds[1]):
+            overlapping.append(pk)
+    return overlapping
+
+
+class _ClientTotals:
+    """The run's matched pairs per merchant (one pass over the pairs feeds the summary and the
+    settlement.reconciled events): {client_id: [client_code, pairs, amount]}, plus how many
+    pairs are a one_to_many line's second, third... transaction (lines = pairs - extra)."""
+
+    def __init__(self, rows, extra_pairs: int) -> None:
+        self.clients: dict = {}
+        for client_id, client_code, count, amount in rows:
+            entry = self.clients.setdefault(client_id, [client_code, 0, Decimal(0)])
+            if client_code is not None and (entry[0] is None or client_code < entry[0]):
+                entry[0] = client_code
+            entry[1] += count
+            entry[2] += amount
+        self.extra_pairs = extra_pairs
+
+    @property
+    def pairs(self) -> int:
+        return sum(count for _, count, _ in self.clients.values())
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((amount for _, _, amount in self.clients.values()), Decimal(0))
+
+
+def _matched_by_client(*, one_to_many: list[int]) -> _ClientTotals:
     with connection.cursor() as cursor:
+        # Grouped by code too, rather than min(client_code): comparing text per row cost more
+        # than hashing it (a million pairs); a merchant's codes are folded in Python.
         cursor.execute(
-            f"""SELECT count(DISTINCT entry_id), coalesce(sum(file_amount), 0), count(*)
-            FROM {matching.RESULTS} WHERE run_id = %s AND outcome = 'MATCHED'""",
-            [run_id],
+            f"""SELECT client_id, client_code, count(*), sum(file_amount) FROM {matching.PAIRS}
+            WHERE outcome = 'MATCHED' GROUP BY client_id, client_code"""
         )
-        lines, amount, transactions = cursor.fetchone()
+        rows = cursor.fetchall()
+        extra = 0
+        if one_to_many:
+            cursor.execute(
+                f"""SELECT count(*) - count(DISTINCT entry_id) FROM {matching.PAIRS}
+                WHERE outcome = 'MATCHED' AND rule_id = ANY(%s)""",
+                [one_to_many],
+            )
+            extra = cursor.fetchone()[0]
+    return _ClientTotals(rows, extra)
+
+
+def _summary(*, file: SettlementFile, per_rule: dict[int, int], rules, by_client: _ClientTotals) -> dict:
+    transactions, amount = by_client.pairs, by_client.amount
+    lines = transactions - by_client.extra_pairs
+    with connection.cursor() as cursor:
         cursor.execute("SELECT type, count(*), coalesce(sum(amount), 0) FROM recon_new_mismatches GROUP BY type")
         by_type = {t: {"count": n, "amount": str(a)} for t, n, a in cursor.fetchall()}
     names = {r.pk: r.name for r in rules}
@@ -172,15 +230,10 @@ def _save_mismatches(*, run_id: int) -> None:
         )
 
 
-def _publish_reconciled(*, run: ReconciliationRun) -> int:
+def _publish_reconciled(*, run: ReconciliationRun, by_client: _ClientTotals) -> int:
     """settlement.reconciled per merchant, keyed by run: a re-run publishes nothing twice."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT client_id, min(client_code), count(*), sum(file_amount) FROM {matching.RESULTS}
-            WHERE run_id = %s AND outcome = 'MATCHED' AND client_id IS NOT NULL GROUP BY client_id ORDER BY client_id""",
-            [run.pk],
-        )
-        rows = cursor.fetchall()
+    rows = sorted((client_id, code, count, amount) for client_id, (code, count, amount) in by_client.clients.items()
+                  if client_id is not None)  # fmt: skip
     now = timezone.now()
     events = [
         NewEvent(

@@ -53,6 +53,7 @@ class SkippedRow:
 
 _BAD_CHARS = re.compile("[\x00\udc80-\udcff]")
 _ABSENT = frozenset(("", "na", "null", "-"))
+ABSENT_WORDS = _ABSENT  # cells that mean "no value"; the bulk import's SQL reads them the same way
 # Fast paths for the common shapes (plain amounts, 'date time' stamps); anything else takes
 # the general path below, so the fast paths change speed, never results.
 _PLAIN_RUPEES = re.compile(r"-?\d{1,11}(?:\.\d{1,2})?")

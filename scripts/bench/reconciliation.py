@@ -159,7 +159,7 @@ def _timed(progress):
     """Report each statement of the run that takes over a second (where the time goes)."""
 
     def wrapper(execute, sql, params, many, context):
-        if EXPLAIN and sql.lstrip().startswith("INSERT"):
+        if EXPLAIN and (sql.lstrip().startswith("INSERT") or " AS SELECT " in sql[:200]):
             # Diagnostics (RECON_BENCH_EXPLAIN=1): the plan with real timings, rolled back,
             # then the statement itself.
             raw = context["cursor"].cursor
@@ -198,15 +198,19 @@ def run(*, size: int, progress) -> dict:
                   progress=lambda d, t: d % 200_000 == 0 and progress(f"seeded {d:,}/{t:,}"))  # fmt: skip
         conn.execute("ANALYZE transaction_detail")
         conn.commit()
-        fd, path = tempfile.mkstemp(prefix="recon-bench-", suffix=".csv")
-        os.close(fd)
+        keep = os.environ.get("RECON_BENCH_KEEP_FILE")  # diagnostics: keep the generated file at this path
+        if keep:
+            path = keep
+        else:
+            fd, path = tempfile.mkstemp(prefix="recon-bench-", suffix=".csv")
+            os.close(fd)
         truth = write_file(conn, path, size=size, seed=11, progress=progress)
     try:
         lines = sum(1 for _ in open(path, "rb")) - 1
         progress(f"file has {lines:,} lines, {sum(len(v) for v in truth.values()):,} injected anomalies")
         profile = MappingProfileRecord.objects.get(name="gateway-fee-plus-tax")
         started = time.perf_counter()
-        with open(path, "rb") as handle:
+        with open(path, "rb") as handle, connection.execute_wrapper(_timed(progress)):
             record = settlement_file_import(stream=handle, original_name="bench.csv", profile=profile, progress=progress)
         imported = time.perf_counter()
         with connection.execute_wrapper(_timed(progress)):
@@ -221,7 +225,8 @@ def run(*, size: int, progress) -> dict:
         limit_logged = _limit_seconds(path, logged=True)
         progress(f"logged limit (COPY into a logged table + one hash join) {limit_logged:.1f}s")
     finally:
-        os.unlink(path)
+        if not keep:
+            os.unlink(path)
 
     found: dict[str, set] = {t: set() for t in TYPES}
     for kind, line_no, txn_id in Mismatch.objects.filter(run=run_).values_list("type", "line_no", "txn_id").iterator():
