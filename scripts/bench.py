@@ -8,7 +8,8 @@ Each benchmark is scripts/bench/NAME.py with `DEFAULT_SIZE` and
 `run(*, size: int, progress: Callable[[str], None]) -> dict`. Progress goes to stderr; the
 last stdout line is one JSON object with the figures (ratios under keys ending `_ratio`).
 Benchmarks compare against a baseline measured in the same run: absolute times on a
-shared machine are noise.
+shared machine are noise. BENCH_KEEP_DATABASE=1 keeps the scratch database for inspection
+(its name is printed; drop it by hand).
 """
 
 from __future__ import annotations

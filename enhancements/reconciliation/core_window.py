@@ -64,10 +64,12 @@ COLUMNS = (
     "client_txn_id", "settlement_utr", "amount", "expected_net", "paid", "trans_at",
 )  # fmt: skip
 
+REFERENCES = ("bank_txn_id", "pg_txn_id", "client_txn_id", "settlement_utr")  # besides txn_id, always kept
+
 SELECT_SQL = f"""
 SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code, payment_mode,
-       nullif(btrim(bank_txn_id), '') AS bank_txn_id, nullif(btrim(pg_txn_id), '') AS pg_txn_id,
-       nullif(btrim(client_txn_id), '') AS client_txn_id, nullif(btrim(settlement_utr), '') AS settlement_utr,
+       {{bank_txn_id}} AS bank_txn_id, {{pg_txn_id}} AS pg_txn_id,
+       {{client_txn_id}} AS client_txn_id, {{settlement_utr}} AS settlement_utr,
        amount, amount - ({paise_sql("coalesce(convcharges, 0)")}) - ({paise_sql("coalesce(ep_charges, 0)")})
          - ({paise_sql("coalesce(gst, 0)")}) AS expected_net,
        paid, trans_date AT TIME ZONE '{{tz}}' AS trans_at
@@ -85,17 +87,20 @@ ANALYZE_SQL = (
 )
 
 
-def _select(table: str, *, start: dt.date, end: dt.date, tz: str) -> str:
-    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), tz=tz.replace("'", "''"))
+def _select(table: str, *, start: dt.date, end: dt.date, tz: str, references) -> str:
+    # A reference no rule of the run can use (no rule names it, or the file's lines never carry
+    # it) stays empty: a third of the window's width, and its trim per row, saved.
+    refs = {ref: f"nullif(btrim({ref}), '')" if ref in references else "NULL::text" for ref in REFERENCES}
+    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), tz=tz.replace("'", "''"), **refs)
 
 
 # Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
-# a run's million-row window and pairs (about 350 MB together) stay in memory instead of being
+# a run's million-row window and pairs (about 300 MB together) stay in memory instead of being
 # written out page by page and read back by every join. They are allocated as used, and kept by
-# the server process until the connection closes. PostgreSQL accepts the setting only before the
-# session's first use of a temporary table (or when it equals the size already in use), so it is
-# best effort. Setting RECONCILIATION_TEMP_BUFFERS.
-TEMP_BUFFERS = "1GB"
+# the server process until the connection closes (so not more than that). PostgreSQL accepts the
+# setting only before the session's first use of a temporary table (or when it equals the size
+# already in use), so it is best effort. Setting RECONCILIATION_TEMP_BUFFERS.
+TEMP_BUFFERS = "512MB"
 
 
 def raise_temp_buffers(cursor) -> None:
@@ -107,8 +112,9 @@ def raise_temp_buffers(cursor) -> None:
         pass  # temporary tables were used earlier in this session: keep its size
 
 
-def prepare_core_window(*, start: dt.date, end: dt.date, tz: str) -> str:
-    """Create `recon_core` for India dates [start, end) on `default`; returns how it was made."""
+def prepare_core_window(*, start: dt.date, end: dt.date, tz: str, references=REFERENCES) -> str:
+    """Create `recon_core` for India dates [start, end) on `default`; returns how it was made.
+    `references`: the reference columns the run matches on (txn_id is always there)."""
     with connection.cursor() as cursor:
         raise_temp_buffers(cursor)
         cursor.execute(
@@ -121,15 +127,15 @@ def prepare_core_window(*, start: dt.date, end: dt.date, tz: str) -> str:
             # Materialised once: the matching scans the window several times, and reading
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
-            sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz)
+            sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz, references=references)
             cursor.execute(f"CREATE TEMPORARY TABLE recon_core ON COMMIT DROP AS {sql}")
             cursor.execute(ANALYZE_SQL)
             return "selected"
-        _copy_window_from_core(cursor, start=start, end=end, tz=tz)
+        _copy_window_from_core(cursor, start=start, end=end, tz=tz, references=references)
         return "copied"
 
 
-def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date, tz: str) -> None:
+def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date, tz: str, references) -> None:
     # Core in another database: stream the window out of `core` and into a temp table.
     cursor.execute(
         """CREATE TEMPORARY TABLE recon_core (
@@ -139,7 +145,7 @@ def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date, tz: str) -> 
     )
     source = connections["core"]
     source.ensure_connection()
-    select = _select("transaction_detail", start=start, end=end, tz=tz)
+    select = _select("transaction_detail", start=start, end=end, tz=tz, references=references)
     with source.connection.cursor() as src, src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
         f"COPY recon_core ({', '.join(COLUMNS)}) FROM STDIN"
     ) as into:

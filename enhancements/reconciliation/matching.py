@@ -176,21 +176,26 @@ def _many_to_one(rule: RuleSpec) -> str:
     FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
 
 
-def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str) -> dict[int, int]:
-    """Pair lines with core rows, rule by rule, into `recon_pairs`. Returns {rule id: pairs}."""
-    written: dict[int, int] = {rule.id: 0 for rule in rules}
+def carried_references(*, file_id: int, references) -> set[str]:
+    """The references some line of the file carries (one pass over its lines): a rule on any
+    other cannot pair anything, and the core window need not carry its column."""
+    references = sorted(set(references))
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {PAIRS}")
-        cursor.execute(PAIRS_DDL)
-        # A reference no line of this file carries cannot pair anything: skip its rules'
-        # scans. One pass over the file's lines answers it for every reference.
-        references = sorted({rule.reference for rule in rules})
         cursor.execute(
             f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {ENTRIES} WHERE file_id = %s",
             [file_id],
         )
-        present = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
-        live = [rule for rule in rules if rule.reference in present]
+        return {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
+
+
+def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[str]) -> dict[int, int]:
+    """Pair lines with core rows, rule by rule, into `recon_pairs`. Returns {rule id: pairs}.
+    Rules on a reference no line carries (`carried`, see carried_references) are skipped."""
+    written: dict[int, int] = {rule.id: 0 for rule in rules}
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PAIRS}")
+        cursor.execute(PAIRS_DDL)
+        live = [rule for rule in rules if rule.reference in carried]
         prepared: set[str] = set()
         for rule in live:
             paired_before = sum(written.values())

@@ -88,10 +88,11 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # pass over the rows.
         cursor.execute("SET LOCAL jit = off")
     core_window = (first - drift, end + drift)
-    prepare_core_window(start=core_window[0], end=core_window[1], tz=tz)
+    carried = matching.carried_references(file_id=file.pk, references=[s.reference for s in specs])
+    prepare_core_window(start=core_window[0], end=core_window[1], tz=tz, references=carried)
     summary: dict = {}
     with transaction.atomic():
-        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz)
+        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz, carried=carried)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
             cursor.execute(matching.NEW_MISMATCHES_DDL)
@@ -125,9 +126,11 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
 
 
 def _overlapping_runs(*, run_id: int, window: tuple[dt.date, dt.date]) -> list[int]:
-    """Finished, kept runs whose core window overlaps `window` (runs from before the window was
-    recorded count as overlapping): the only ones whose pairs can claim a core row in it."""
-    runs = ReconciliationRun.objects.filter(status=ReconciliationRun.Status.DONE, dry_run=False).exclude(pk=run_id)
+    """Kept (not dry) runs whose core window overlaps `window` (runs from before the window was
+    recorded count as overlapping): the only ones whose pairs can claim a core row in it.
+    Whatever their status: a re-run that failed keeps its previous results and window, and a
+    run that never finished has no results to read."""
+    runs = ReconciliationRun.objects.filter(dry_run=False).exclude(pk=run_id)
     start, end = (d.isoformat() for d in window)
     overlapping = []
     for pk, summary in runs.values_list("pk", "summary"):
@@ -140,13 +143,16 @@ def _overlapping_runs(*, run_id: int, window: tuple[dt.date, dt.date]) -> list[i
 class _ClientTotals:
     """The run's matched pairs per merchant (one pass over the pairs feeds the summary and the
     settlement.reconciled events): {client_id: [client_code, pairs, amount]}, plus how many
-    pairs are a one_to_many line's second, third... transaction (lines = pairs - extra)."""
+    pairs are a one_to_many line's second, third... transaction (lines = pairs - extra).
+
+    `rows` come ordered by merchant and code (the database's collation), so a merchant's
+    first non-empty code is what min(client_code) gives."""
 
     def __init__(self, rows, extra_pairs: int) -> None:
         self.clients: dict = {}
         for client_id, client_code, count, amount in rows:
             entry = self.clients.setdefault(client_id, [client_code, 0, Decimal(0)])
-            if client_code is not None and (entry[0] is None or client_code < entry[0]):
+            if entry[0] is None:
                 entry[0] = client_code
             entry[1] += count
             entry[2] += amount
@@ -164,10 +170,10 @@ class _ClientTotals:
 def _matched_by_client(*, one_to_many: list[int]) -> _ClientTotals:
     with connection.cursor() as cursor:
         # Grouped by code too, rather than min(client_code): comparing text per row cost more
-        # than hashing it (a million pairs); a merchant's codes are folded in Python.
+        # than hashing it (a million pairs); the few groups are sorted, and folded in Python.
         cursor.execute(
             f"""SELECT client_id, client_code, count(*), sum(file_amount) FROM {matching.PAIRS}
-            WHERE outcome = 'MATCHED' GROUP BY client_id, client_code"""
+            WHERE outcome = 'MATCHED' GROUP BY client_id, client_code ORDER BY client_id, client_code"""
         )
         rows = cursor.fetchall()
         extra = 0

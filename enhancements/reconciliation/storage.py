@@ -6,9 +6,8 @@ CREATE TABLE ... AS into a table of their own, with no index to maintain row by 
 a fraction of an INSERT into the shared, indexed table (1M result rows: about 1.4 s instead of
 15 s on the benchmark machine, docs/reconciliation.md); the table is then attached as the
 partition, which PostgreSQL does without re-reading it because the table already carries the
-partition's CHECK constraint. A re-run replaces its run's partition: one DROP instead of a
-million-row DELETE. Readers go through the parent tables and the ORM as before; a filter on the
-file / run picks its partition.
+partition's CHECK constraint. Readers go through the parent tables and the ORM as before; a
+filter on the file / run picks its partition.
 
 Both partitioned tables have no index: a file's lines and a run's pairs are read whole, by
 hash joins, and each is written once by one statement (a line number is unique in its file by
@@ -23,7 +22,6 @@ from .models import ReconResult, SettlementEntry
 
 ENTRIES = connection.ops.quote_name(SettlementEntry._meta.db_table)
 RESULTS = connection.ops.quote_name(ReconResult._meta.db_table)
-RESULT_IDS = "transaction_recon_table_id_seq"
 
 # Column, type and nullability, as migration 0004 created the parents (a partition must match).
 ENTRY_COLUMNS = (
@@ -63,9 +61,21 @@ def results_partition(run_id: int) -> str:
     return f"transaction_recon_table_r{int(run_id)}"
 
 
+def _typed(name: str, kind: str) -> str:
+    """`s.name` as `kind`. An explicit cast to varchar(n) would cut a longer text silently (an
+    INSERT's assignment would refuse it): a longer one is made to fail instead, loudly, by
+    casting the message to int ("invalid input syntax for type integer: ...")."""
+    if kind.startswith("varchar("):
+        limit = int(kind[len("varchar("):-1])
+        return (f"(CASE WHEN length(s.{name}) > {limit} "
+                f"THEN ('{name} is longer than {limit} characters: ' || s.{name})::int::text "
+                f"ELSE s.{name} END)::{kind}")  # fmt: skip
+    return f"s.{name}::{kind}"
+
+
 def _typed_select(columns, select_sql: str) -> str:
     names = ", ".join(name for name, _, _ in columns)
-    casts = ", ".join(f"s.{name}::{kind}" for name, kind, _ in columns)
+    casts = ", ".join(_typed(name, kind) for name, kind, _ in columns)
     return f"SELECT {casts} FROM ({select_sql}) AS s ({names})"
 
 
@@ -107,20 +117,26 @@ def attach_entries(cursor, file_id: int) -> None:
 
 
 def write_run_results(cursor, run_id: int, pairs_table: str) -> int:
-    """The run's pairs (every RESULT_COLUMNS column but id and run_id) become its partition,
-    replacing the one an earlier execution of the run wrote. Returns the row count.
+    """The run's pairs (every RESULT_COLUMNS column but id and run_id) become its partition.
+    Returns the row count.
 
-    Built under a temporary name and swapped in at the end, so the old partition is dropped
-    (which locks the parent) only for the last moment of the run's transaction."""
-    final = results_partition(run_id)
-    fresh = f"{final}_new"
+    A first execution creates the partition (CREATE TABLE AS, sealed, attached). A re-run
+    replaces the rows of its existing partition with DELETE and INSERT: slower, but neither
+    DROP nor TRUNCATE, whose exclusive locks (on the parent, or on the partition) two
+    overlapping re-runs would wait for in a cycle, each having read the other's results for
+    MISSING_IN_BANK; and readers of the results would queue behind them."""
+    table = results_partition(run_id)
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id'), to_regclass(%s) IS NOT NULL", [RESULTS, table])
+    ids, exists = cursor.fetchone()
     names = [name for name, _, _ in RESULT_COLUMNS if name not in ("id", "run_id")]
-    select = f"SELECT nextval('{RESULT_IDS}'), {int(run_id)}, {', '.join(names)} FROM {pairs_table}"
-    cursor.execute(f"DROP TABLE IF EXISTS {fresh}")
-    cursor.execute(f"CREATE TABLE {fresh} AS {_typed_select(RESULT_COLUMNS, select)}")
+    select = f"SELECT nextval('{ids}'), {int(run_id)}, {', '.join(names)} FROM {pairs_table}"
+    if exists:
+        cursor.execute(f"DELETE FROM {table}")
+        columns = ", ".join(name for name, _, _ in RESULT_COLUMNS)
+        cursor.execute(f"INSERT INTO {table} ({columns}) {_typed_select(RESULT_COLUMNS, select)}")
+        return cursor.rowcount
+    cursor.execute(f"CREATE TABLE {table} AS {_typed_select(RESULT_COLUMNS, select)}")
     rows = cursor.rowcount
-    _seal(cursor, fresh, RESULT_COLUMNS, "run_id", run_id)
-    cursor.execute(f"DROP TABLE IF EXISTS {final}")
-    cursor.execute(f"ALTER TABLE {fresh} RENAME TO {final}")
-    cursor.execute(f"ALTER TABLE {RESULTS} ATTACH PARTITION {final} FOR VALUES IN ({int(run_id)})")
+    _seal(cursor, table, RESULT_COLUMNS, "run_id", run_id)
+    cursor.execute(f"ALTER TABLE {RESULTS} ATTACH PARTITION {table} FOR VALUES IN ({int(run_id)})")
     return rows

@@ -15,9 +15,11 @@ same file into an unindexed table plus one hash join of it with transaction_deta
 reference column. Keys: rows, to_limit_ratio (goal <= 3), misclassified (0), missed (0),
 peak_rss_mb.
 
-Diagnostics: RECON_BENCH_SLOW_S (default 1) prints the run's statements slower than that;
-RECON_BENCH_EXPLAIN=1 prints every INSERT's EXPLAIN (ANALYZE, BUFFERS), rolled back to a
-savepoint before the statement itself runs (slows the run; not for the ratio).
+Diagnostics: RECON_BENCH_SLOW_S (default 1) prints the import's and the run's statements
+slower than that; RECON_BENCH_EXPLAIN=1 prints the EXPLAIN (ANALYZE, BUFFERS) of every INSERT
+and CREATE TABLE ... AS SELECT, rolled back to a savepoint before the statement itself runs
+(slows the run; not for the ratio); RECON_BENCH_KEEP_FILE=PATH keeps the generated file there
+(with scripts/bench.py's BENCH_KEEP_DATABASE=1, re-time steps against the kept database).
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 
 from enhancements.reconciliation import storage
 from enhancements.reconciliation.models import Mismatch, ReconResult, SettlementEntry, SettlementFile
-from enhancements.reconciliation.services import RejectedFileError, reconciliation_run_execute
+from enhancements.reconciliation.services import ReconciliationError, RejectedFileError, reconciliation_run_execute
 from integrations.settlement_files.profiles import ENTRY_FIELDS
 
 from .conftest import gateway_line
@@ -90,3 +90,52 @@ def test_a_transaction_paired_by_an_earlier_run_is_not_missing_from_a_later_file
     # a was settled in Monday's file: only Tuesday's own omissions would be MISSING_IN_BANK.
     assert not Mismatch.objects.filter(run=later, type="MISSING_IN_BANK").exists()
     assert later.summary["core_window"][0] < "2026-11-20" < later.summary["core_window"][1]
+
+
+def test_a_failed_rerun_keeps_its_previous_results_claiming_their_transactions(core_rows, gateway_file, rules,
+                                                                                reconcile):  # fmt: skip
+    rules({"reference": "txn_id"})
+    when = dt.datetime(2026, 11, 20, 10, 30)
+    a = core_rows.transaction(trans_date=when)
+    b = core_rows.transaction(trans_date=when)
+    monday = reconcile(gateway_file([gateway_line(txn_id=a["txn_id"], when=when)], name="monday.csv"))
+    with pytest.raises(ReconciliationError):
+        reconciliation_run_execute(run=monday, window=(dt.date(2026, 11, 21), dt.date(2026, 11, 20)))
+    monday.refresh_from_db()
+    assert monday.status == "failed" and ReconResult.objects.filter(run=monday).count() == 1
+    later = reconcile(gateway_file([gateway_line(txn_id=b["txn_id"], when=when)], name="tuesday.csv"))
+    assert not Mismatch.objects.filter(run=later, type="MISSING_IN_BANK").exists()
+
+
+def test_a_core_reference_too_long_for_the_results_fails_the_run_instead_of_being_cut(core_rows, gateway_file,
+                                                                                       rules, reconcile):  # fmt: skip
+    rules({"reference": "txn_id"})
+    long_id = "L" * 80  # the core's txn_id is unbounded text; the results keep 64 characters
+    core_rows.transaction(txn_id=long_id)
+    file = gateway_file([gateway_line(txn_id=long_id)])
+    with pytest.raises(DataError, match="txn_id is longer than 64 characters"):
+        reconcile(file)
+    assert not ReconResult.objects.exists()
+
+
+def test_bulk_import_falling_back_to_streaming_after_its_table_was_built(core_rows, gateway_file, monkeypatch):
+    from enhancements.reconciliation import importing
+
+    monkeypatch.setattr(importing, "DIRTY_LIMIT", 0)  # one line for Python is already too many
+    lines = [gateway_line(txn_id="A1"), gateway_line(txn_id="A2", amount="abc"), gateway_line(txn_id="A3")]
+    record = gateway_file(lines)
+    assert (record.rows_imported, record.rows_quarantined) == (2, 1)
+    assert _partitions("reconciliation_entries") == [storage.entries_partition(record.pk)]
+    assert list(SettlementEntry.objects.order_by("line_no").values_list("id", "txn_id")) == [
+        (storage.entry_id(record.pk, 2), "A1"), (storage.entry_id(record.pk, 4), "A3"),
+    ]  # fmt: skip
+
+
+def test_a_rule_on_a_reference_no_line_carries_is_skipped_and_duplicates_still_found(core_rows, gateway_file, rules,
+                                                                                      reconcile):  # fmt: skip
+    pg_rule, txn_rule = rules({"reference": "pg_txn_id"}, {"reference": "txn_id"})
+    a = core_rows.transaction(pg_txn_id="PG-1")
+    run = reconcile(gateway_file([gateway_line(txn_id=a["txn_id"]), gateway_line(txn_id=a["txn_id"])]))
+    assert run.summary["pairs_by_rule"] == {pg_rule.name: 0, txn_rule.name: 1}
+    (dup,) = Mismatch.objects.filter(run=run)
+    assert (dup.type, dup.line_no) == ("DUPLICATE", 3)
