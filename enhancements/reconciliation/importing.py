@@ -38,7 +38,6 @@ from integrations.settlement_files.profiles import MONEY_FIELDS
 from integrations.settlement_files.rows import ABSENT_WORDS, MAX_TEXT
 
 from . import storage
-from .core_window import raise_temp_buffers
 from .models import MappingProfileRecord, QuarantinedRow, SettlementFile
 
 # Row-level report rows kept per file; beyond it only the count grows (a 1M-line garbage
@@ -230,23 +229,28 @@ def _write_items(copy, file_id, items, report, counts, progress, low=None, high=
 
 
 def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress) -> None:
-    """CSV through csv_bulk: the raw lines are COPied into a temporary table as text and
+    """CSV through csv_bulk: the raw lines are COPied into a scratch table as text and
     converted to entries by one CREATE TABLE ... AS (casts only: csv_bulk's expression already
     proved the shapes); lines Python handled or SQL refused go through the streaming parser's
-    code. Same entries, report, counts and dates as streaming the file."""
+    code. Same entries, report, counts and dates as streaming the file.
+
+    The scratch tables are UNLOGGED tables created in the import's transaction, not temporary
+    ones: PostgreSQL's parallel workers cannot read a temporary table, and the conversion is
+    CPU work they share out (1M lines: 3.5-4.5 s instead of 5.6-5.9 s, and the day / status
+    pass 0.4 s instead of 1.1 s, alternating on the benchmark machine). Created inside the
+    transaction, they vanish with it if the import fails, and are dropped at its end."""
     names = _RawNames(record.pk)
     sql = _BulkSql(plan, names)
     with connection.cursor() as cursor:
-        raise_temp_buffers(cursor)
         cursor.execute("SET LOCAL jit = off")  # one pass over the rows: compiling costs more than it saves
         # The raw table has no statistics (ANALYZE would cost a scan): without this the planner
         # takes it for a few rows and loops over it once per distinct day.
         cursor.execute("SET LOCAL enable_nestloop = off")
         # Line numbers in COPY order; the header is line 1 (csv_bulk admits no multi-line field).
-        cursor.execute(f"CREATE TEMPORARY SEQUENCE {names.line} START 2 CACHE 10000")
+        cursor.execute(f"CREATE UNLOGGED SEQUENCE {names.line} START 2 CACHE 10000")
         cursor.execute(
-            f"""CREATE TEMPORARY TABLE {names.raw} (line_no int NOT NULL DEFAULT nextval('{names.line}'),
-            {', '.join(f'c{i} text' for i in range(plan.width))}) ON COMMIT DROP"""
+            f"""CREATE UNLOGGED TABLE {names.raw} (line_no int NOT NULL DEFAULT nextval('{names.line}'),
+            {', '.join(f'c{i} text' for i in range(plan.width))})"""
         )
         delimiter = plan.profile.delimiter.replace("'", "''")
         reported = 0
@@ -287,7 +291,7 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
 
 
 class _RawNames:
-    """The bulk import's temporary tables, named after the file."""
+    """The bulk import's scratch tables, named after the file (imports may run side by side)."""
 
     def __init__(self, file_id: int) -> None:
         self.raw = f"recon_raw_f{int(file_id)}"
@@ -302,10 +306,10 @@ _ABSENT_SQL = "(" + ", ".join(f"'{word}'" for word in sorted(ABSENT_WORDS)) + ")
 class _BulkSql:
     """The conversion of csv_bulk's clean lines, as rows.fast_csv_builder reads them.
 
-    Shaped for a million lines: each cell is trimmed once (the inner subquery), and the converted
-    values are computed once (`OFFSET 0` keeps PostgreSQL from pasting an expression into every
-    place its column is used: net, for one, is read three times). The 'absent' test lowers a
-    cell only when it is short enough to be one of the absent words."""
+    The 'absent' test lowers a cell only when it is short enough to be one of the absent words.
+    No `OFFSET 0` fences to compute a trimmed cell or a converted value once: a subquery with
+    OFFSET cannot run in parallel workers, and sharing the work out gains more than the repeats
+    cost."""
 
     def __init__(self, plan: BulkCsv, names: _RawNames) -> None:
         index, profile = plan.index, plan.profile
@@ -347,7 +351,7 @@ class _BulkSql:
             joins.append(f"LEFT JOIN {names.status} sm ON sm.raw = {col['status']}")
             ok.append("sm.status IS NOT NULL")
         inner = (f"(SELECT r.*, {', '.join(f'btrim(r.c{index[f]}, {chr(39)} {chr(39)}) AS {f}_t' for f in texts)} "
-                 f"FROM {names.raw} r WHERE r.c0 IS DISTINCT FROM %(mark)s OFFSET 0) AS b")  # fmt: skip
+                 f"FROM {names.raw} r WHERE r.c0 IS DISTINCT FROM %(mark)s) AS b")  # fmt: skip
         source = f"FROM {inner} {' '.join(joins)}"
         accept = " AND ".join(ok)
         deducted = "coalesce(fee, 0)" + ("" if profile.fee_includes_gst else " + coalesce(tax, 0)")
@@ -363,7 +367,7 @@ class _BulkSql:
                          {'dm.day' if 'txn_date' in col else 'NULL::date'} AS txn_date,
                          {'sm.status' if 'status' in col else 'NULL::text'} AS status,
                          {text('payment_mode')} AS payment_mode
-                  {source} WHERE {accept} OFFSET 0) AS v"""
+                  {source} WHERE {accept}) AS v"""
         self.refused = f"""SELECT b.line_no, {', '.join(f'b.c{i}' for i in range(plan.width))}
             {source} WHERE NOT ({accept}) ORDER BY b.line_no LIMIT %(limit)s"""
         self._day_column = f"r.c{index['txn_date']}" if "txn_date" in index else None
@@ -385,8 +389,8 @@ class _BulkSql:
         """The day parts and status cells of the clean lines are few: Python reads each
         distinct one once, with the fast path's own functions."""
         names = self.names
-        cursor.execute(f"CREATE TEMPORARY TABLE {names.days} (txt text PRIMARY KEY, day date) ON COMMIT DROP")
-        cursor.execute(f"CREATE TEMPORARY TABLE {names.status} (raw text PRIMARY KEY, status text) ON COMMIT DROP")
+        cursor.execute(f"CREATE UNLOGGED TABLE {names.days} (txt text PRIMARY KEY, day date)")
+        cursor.execute(f"CREATE UNLOGGED TABLE {names.status} (raw text PRIMARY KEY, status text)")
         day_sql = f"split_part(btrim({self._day_column}, ' '), ' ', 1)" if self._day_column else "NULL::text"
         status_sql = self._status_column or "NULL::text"
         if not (self._day_column or self._status_column):
