@@ -53,8 +53,7 @@ def _night_hours(rules: dict[str, Rule]) -> tuple[int, int]:
     return int(params.get("night_start_hour", 0)), int(params.get("night_end_hour", 5))
 
 
-_COLUMNS = ("rule_code, entity_type, entity_key, entity_display, window_key, window_start, window_end, client_id, "
-            "client_code, observed_amount, observed_count, threshold, evidence")  # fmt: skip
+_COLUMNS = windows.CANDIDATE_COLUMNS
 
 
 def upsert_candidates(cursor, candidates_sql: str, params: dict, *, refresh: bool = True) -> tuple[int, int]:
@@ -184,8 +183,11 @@ def _stepper(progress: Callable[[str], None] | None) -> Callable[[str], None]:
     return step
 
 
-def _raise_alerts(cursor, plan: windows.ScanPlan, result: ScanResult, step: Callable[[str], None]) -> None:
+def _raise_alerts(cursor, plan: windows.ScanPlan, result: ScanResult, step: Callable[[str], None], *,
+                 only: Callable[[str], bool] = lambda code: True) -> None:
     for code, sql, params in windows.rule_queries(plan):
+        if not only(code):
+            continue
         if sql is None:
             result.created[code], result.refreshed[code] = 0, 0
             continue
@@ -231,32 +233,33 @@ def _scan(rules: dict[str, Rule], month_start: dt.date, month_end: dt.date, clie
 
 
 class _Payers(threading.Thread):
-    """Finds VELOCITY_PAYER's candidate payers (the scan's largest aggregate) into an unlogged
-    table on a connection of its own while the scan's connection works on the merchant side."""
+    """Builds VELOCITY_PAYER's tables (windows.payer_side: the candidate payers, the scan's
+    largest aggregate, then their rows, their windows and the rule's alert candidates) as
+    unlogged tables on a connection of its own, while the scan's connection works on every other
+    rule. It writes nothing but those tables; the scan's connection inserts the alerts."""
 
     def __init__(self, plan: windows.ScanPlan) -> None:
         super().__init__(name="compliance-scan-payers", daemon=True)
-        self.plan, self.rows, self.error = plan, 0, None
+        # Its own plan (the same names), so that its `found` counts are merged only once it is done.
+        self.plan, self.error = dataclasses.replace(plan, found={}), None
 
     def run(self) -> None:
         # A thread gets its own connection from Django's per-thread handler; closed when done.
         own = connections["default"]
         try:
-            sql, params = windows.payers_sql(self.plan)
             with transaction.atomic(using=own.alias), own.cursor() as cursor:
                 _session_settings(cursor)
-                cursor.execute(f"CREATE UNLOGGED TABLE {self.plan.payers} AS {sql}", params)
-                self.rows = cursor.rowcount
+                windows.payer_side(cursor, self.plan, unlogged=True, parallel=True)
         except BaseException as exc:  # re-raised by the scan's thread (join)
             self.error = exc
         finally:
             own.close()
 
-    def result(self) -> int:
+    def result(self) -> dict[str, int]:
         self.join()
         if self.error is not None:
             raise self.error
-        return self.rows
+        return self.plan.found
 
 
 # Unlogged tables of the concurrent path: compliance_scan_<what>_p<backend pid of the scan's
@@ -279,16 +282,18 @@ def _drop_orphans(cursor) -> None:
 def _scan_concurrent(rules: dict[str, Rule], month_start: dt.date, month_end: dt.date,
                      step: Callable[[str], None]) -> ScanResult:
     """The whole-month scan on two connections: after the core pass every step runs in one
-    process, and on two cores the candidate payers (the largest aggregate) cost about as much as
-    the parts aggregate beside them.
+    process, and on two cores VELOCITY_PAYER's side (the candidate payers, the largest
+    aggregate, then their rows and windows) costs about as much as all the other rules together.
 
     The stage is an unlogged table (a temp table is private to its session, and cannot be read
     by parallel workers) under a name of this scan's own, committed before the second connection
-    reads it. While that connection finds the candidate payers into another unlogged table, this
-    one builds the parts, daily rows, merchant figures, spike days and cutoffs; the hits pass
-    waits for the candidates and runs in parallel workers. The scan's writes (daily rows,
-    alerts, audit entries) are one transaction on this connection, as in _scan. Both unlogged
-    tables are dropped at the end, whether the scan succeeded or not.
+    reads it. That connection then builds VELOCITY_PAYER's tables and alert candidates
+    (windows.payer_side) as unlogged tables, while this one builds the parts, daily rows,
+    merchant figures, spike days, cutoffs and the hits table (in parallel workers) and raises
+    every other rule's alerts; then it waits for the second connection and inserts
+    VELOCITY_PAYER's candidates. The scan's writes (daily rows, alerts, audit entries) are one
+    transaction on this connection, as in _scan. The unlogged tables are dropped at the end,
+    whether the scan succeeded or not.
     """
     with connection.cursor() as cursor:
         _drop_orphans(cursor)
@@ -298,8 +303,9 @@ def _scan_concurrent(rules: dict[str, Rule], month_start: dt.date, month_end: dt
     unlogged = [plan.stage]
     helper = None
     if RuleCode.VELOCITY_PAYER in rules:
-        plan.payers = f"{windows.PAYERS}_{token}"
-        unlogged.append(plan.payers)
+        plan.payers, plan.payer_hits = f"{windows.PAYERS}_{token}", f"{windows.PAYER_HITS}_{token}"
+        plan.payer_windows, plan.payer_alerts = f"{windows.PAYER_WINDOWS}_{token}", f"{windows.PAYER_ALERTS}_{token}"
+        unlogged += [plan.payers, plan.payer_hits, plan.payer_windows, plan.payer_alerts]
         helper = _Payers(plan)
     result = ScanResult(month_start, 0, {}, {})
     try:
@@ -321,12 +327,17 @@ def _scan_concurrent(rules: dict[str, Rule], month_start: dt.date, month_end: dt
             # The other statements of this transaction write, or read temp tables: never parallel.
             cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
             windows.find_groups(cursor, plan, step, payers=False)
-            if helper is not None:
-                plan.found[windows.PAYERS] = helper.result()
-                step("candidate payers (second connection)")
             windows.collect_hits(cursor, plan)
             step(f"hits table: {plan.hit_rows:,} rows any alert can cite")
-            _raise_alerts(cursor, plan, result, step)
+            _raise_alerts(cursor, plan, result, step, only=lambda code: code != RuleCode.VELOCITY_PAYER)
+            if helper is not None:
+                plan.found.update(helper.result())
+                step("candidate payers, their rows, windows and alerts (second connection)")
+                _raise_alerts(cursor, plan, result, step, only=lambda code: code == RuleCode.VELOCITY_PAYER)
+                # In the rules' order, as the one-connection scan gives them.
+                order = [code for code, _, _ in windows.rule_queries(plan)]
+                result.created = {code: result.created[code] for code in order}
+                result.refreshed = {code: result.refreshed[code] for code in order}
             windows.drop_tables(cursor, plan)
     except BaseException:
         # The scan's own error is the one to report; if the connection is gone as well, the

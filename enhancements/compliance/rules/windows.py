@@ -34,6 +34,9 @@ from core_legacy.sql import core_table
 from ..models import MerchantDailyVolume, MerchantKyc, Rule, RuleCode
 from .sqlbits import aware_sql, mask_sql
 
+# The columns of an alert candidate, in the order every rule's SELECT gives them (scan.upsert_candidates).
+CANDIDATE_COLUMNS = ("rule_code, entity_type, entity_key, entity_display, window_key, window_start, window_end, client_id, "
+                     "client_code, observed_amount, observed_count, threshold, evidence")  # fmt: skip
 EVIDENCE_CAP = 50  # txn ids kept in an alert's evidence (the totals cover all of them)
 # Part of a merchant's month the parts table groups by: divides a day (so days roll up from it)
 # and an hour-multiple window, and gives every month at least EVIDENCE_CAP parts (112 to 124).
@@ -43,14 +46,16 @@ CASH, REFUNDED, CHARGEBACK, NIGHT = 1, 2, 4, 8  # the stage's flag bits (scan.st
 PARTS = "compliance_scan_parts"
 MERCHANTS = "compliance_scan_merchants"
 PAYERS = "compliance_scan_payers"
+PAYER_HITS = "compliance_scan_payer_hits"
 PAYER_WINDOWS = "compliance_scan_payer_windows"
+PAYER_ALERTS = "compliance_scan_payer_alerts"
 BAND_WINDOWS = "compliance_scan_band_windows"
 MERCHANT_WINDOWS = "compliance_scan_merchant_windows"
 MERCHANT_PARTS = "compliance_scan_merchant_parts"
 SPIKES = "compliance_scan_spikes"
 CUTOFFS = "compliance_scan_cutoffs"
 HITS = "compliance_scan_hits"
-_TABLES = (PARTS, MERCHANTS, PAYERS, PAYER_WINDOWS, BAND_WINDOWS, MERCHANT_WINDOWS, MERCHANT_PARTS, SPIKES, CUTOFFS, HITS)
+_TABLES = (PARTS, MERCHANTS, PAYERS, PAYER_HITS, PAYER_WINDOWS, BAND_WINDOWS, MERCHANT_WINDOWS, MERCHANT_PARTS, SPIKES, CUTOFFS, HITS)
 
 
 @dataclasses.dataclass
@@ -59,9 +64,14 @@ class ScanPlan:
     stage: str
     month_start: dt.date
     month_end: dt.date
-    # VELOCITY_PAYER's candidate payers: PAYERS (temp) when this connection finds them, or an
-    # unlogged table another connection fills meanwhile (scan.py, the concurrent path).
+    # VELOCITY_PAYER's tables (payer_side): temp tables under these names when this connection
+    # builds them, or unlogged tables of the scan's own names another connection fills meanwhile
+    # (scan.py, the concurrent path), which also leaves the rule's alert candidates in
+    # payer_alerts.
     payers: str = PAYERS
+    payer_hits: str = PAYER_HITS
+    payer_windows: str = PAYER_WINDOWS
+    payer_alerts: str | None = None
     # Filled by find_groups / collect_hits: which group tables have rows (empty ones are skipped).
     found: dict[str, int] = dataclasses.field(default_factory=dict)
     hit_rows: int = 0
@@ -159,10 +169,16 @@ def _flag_sql(flag: int, alias: str = "s") -> str:
 
 # --- step 1: groups over a threshold --------------------------------------------------------
 
-def _create(cursor, plan: ScanPlan, table: str, select_sql: str, params: dict | None = None) -> int:
-    cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select_sql}", params or {})
-    plan.found[table] = cursor.rowcount
+def _create(cursor, plan: ScanPlan, table: str, select_sql: str, params: dict | None = None, *,
+            key: str | None = None, unlogged: bool = False) -> int:
+    """A scratch table from a SELECT; its row count goes to plan.found[key or table]. Temp
+    (dropped at commit) unless `unlogged`: then the caller drops it (scan.py)."""
+    if unlogged:
+        cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {select_sql}", params or {})
+    else:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {select_sql}", params or {})
+    plan.found[key or table] = cursor.rowcount
     return cursor.rowcount
 
 
@@ -248,7 +264,7 @@ def payers_sql(plan: ScanPlan) -> tuple[str, dict] | None:
     """The SELECT of VELOCITY_PAYER's candidate payers, or None when the rule is off: those whose
     month (the stage) reaches the window's count or amount. Every window over the threshold is
     some candidate's (a window's rows are part of its payer's month, and amounts are positive),
-    so their rows go into the hits table and the windows are counted there (_payer_windows_from_hits).
+    so only their rows are read again and the windows are counted there (payer_side).
     One group per payer (~330k for 1M payments) instead of one per payer-window (~710k): the
     scan's largest hash aggregate at about 60 % of the cost."""
     if (r := plan.rules.get(RuleCode.VELOCITY_PAYER)) is None:
@@ -257,18 +273,37 @@ def payers_sql(plan: ScanPlan) -> tuple[str, dict] | None:
                 GROUP BY 1 HAVING count(*) >= %(count)s OR sum(s.paise::float8) >= %(paise)s""", _payer_threshold(r))
 
 
-def _payer_windows_from_hits(cursor, plan: ScanPlan) -> None:
+def payer_side(cursor, plan: ScanPlan, *, unlogged: bool = False, parallel: bool = False) -> None:
+    """VELOCITY_PAYER's tables, apart from the merchant side and the hits table: the candidate
+    payers (payers_sql), their rows of the month (the payer hits, ~1.5 % of it), and the payer
+    windows over the threshold counted from those. With `unlogged` (another connection, scan.py)
+    the tables are unlogged ones under the plan's names, and the rule's alert candidates are
+    built as well (plan.payer_alerts), so that the scan's connection only inserts them.
+    `parallel`: the payer-hits pass reads the (unlogged) stage in parallel workers."""
+    if (query := payers_sql(plan)) is None:
+        return
     r = plan.rules[RuleCode.VELOCITY_PAYER]
-    _create(cursor, plan, PAYER_WINDOWS, f"""
-        SELECT s.payer, s.minute / {r.window_minutes} AS b FROM {HITS} s WHERE s.payer IN (SELECT c.payer FROM {plan.payers} c)
-        GROUP BY 1, 2 HAVING count(*) >= %(count)s OR sum(s.paise::float8) >= %(paise)s""", _payer_threshold(r))
+    if not _create(cursor, plan, plan.payers, *query, key=PAYERS, unlogged=unlogged):
+        return
+    if parallel:  # as for the parts and hits passes (scan._scan_concurrent); this transaction only
+        cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
+    _create(cursor, plan, plan.payer_hits, f"""
+        SELECT s.txn_id, s.client_id, s.client_code, s.paise, s.minute, s.payer FROM {plan.stage} s
+        WHERE s.payer IN (SELECT c.payer FROM {plan.payers} c)""", key=PAYER_HITS, unlogged=unlogged)
+    cursor.execute(f"ANALYZE {plan.payer_hits}")
+    if not _create(cursor, plan, plan.payer_windows, f"""
+            SELECT s.payer, s.minute / {r.window_minutes} AS b FROM {plan.payer_hits} s
+            GROUP BY 1, 2 HAVING count(*) >= %(count)s OR sum(s.paise::float8) >= %(paise)s""",
+            _payer_threshold(r), key=PAYER_WINDOWS, unlogged=unlogged):
+        return
+    if unlogged and plan.payer_alerts:
+        _, sql, params = _velocity_payer_query(plan)
+        _create(cursor, plan, plan.payer_alerts, f"SELECT * FROM ({sql}) AS c ({CANDIDATE_COLUMNS})", params,
+                key=PAYER_ALERTS, unlogged=True)
 
 
-def _payer_windows(cursor, plan: ScanPlan, *, velocity: bool = True) -> None:
-    """VELOCITY_PAYER's candidate payers (unless `velocity` is False: another connection finds
-    them) and structuring's band windows when they are not counted from the hits table."""
-    if velocity and (query := payers_sql(plan)) is not None:
-        _create(cursor, plan, PAYERS, *query)
+def _band_windows_from_stage(cursor, plan: ScanPlan) -> None:
+    """Structuring's band windows when they are not counted from the hits table."""
     if (r := plan.rules.get(RuleCode.STRUCTURING)) is not None and not _band_in_hits(plan.rules):
         _band_windows(cursor, plan, plan.stage)
 
@@ -338,16 +373,17 @@ def _cutoffs(cursor, plan: ScanPlan) -> None:
 
 
 def find_groups(cursor, plan: ScanPlan, step: Callable[[str], None], *, payers: bool = True) -> None:
-    """Step 1; with `payers` False VELOCITY_PAYER's candidate payers are left to the
-    caller (plan.payers and plan.found[PAYERS] filled before collect_hits)."""
+    """Step 1; with `payers` False VELOCITY_PAYER's tables are left to the caller (payer_side
+    on another connection, its plan.found entries merged before the rule's alerts are raised)."""
     _merchant_parts(cursor, plan)
     step("parts, daily baseline and merchant figures")
     if RuleCode.VELOCITY_MERCHANT in plan.rules:
         _merchant_windows(cursor, plan)
         step("merchant windows")
-    _payer_windows(cursor, plan, velocity=payers)
-    if payers:
-        step("candidate payers")
+    if payers and RuleCode.VELOCITY_PAYER in plan.rules:
+        payer_side(cursor, plan)
+        step("candidate payers, their rows and windows")
+    _band_windows_from_stage(cursor, plan)
     if RuleCode.VOLUME_SPIKE in plan.rules:
         _spikes(cursor, plan)
     _cutoffs(cursor, plan)
@@ -431,8 +467,6 @@ def collect_hits(cursor, plan: ScanPlan) -> None:
     if (r := rules.get(RuleCode.CROSS_BORDER)) is not None:
         conditions.append("(s.cross_border AND s.paise > %(xb)s)")
         params["xb"] = _paise(r.threshold_amount)
-    if found.get(PAYERS):
-        hashed.append(f"s.payer IN (SELECT c.payer FROM {plan.payers} c)")
     if found.get(BAND_WINDOWS):
         hashed.append(f"(s.payer, s.minute / {rules[RuleCode.STRUCTURING].window_minutes}) "
                       f"IN (SELECT w.payer, w.b FROM {BAND_WINDOWS} w)")
@@ -469,8 +503,6 @@ def collect_hits(cursor, plan: ScanPlan) -> None:
     cursor.execute(f"ANALYZE {HITS}")
     if found.get(MERCHANT_PARTS):
         _merchant_windows_from_hits(cursor, plan)
-    if found.get(PAYERS):
-        _payer_windows_from_hits(cursor, plan)
     if _band_in_hits(rules):
         _band_windows(cursor, plan, HITS)
 
@@ -481,12 +513,45 @@ def drop_tables(cursor, plan: ScanPlan) -> None:
 
 # --- step 3: alert candidates ---------------------------------------------------------------
 
+def _common(plan: ScanPlan) -> dict:
+    return {"month_key": plan.month_key, "month_start": plan.month_start, "month_end": plan.month_end}
+
+
+def _payer_query(plan: ScanPlan, code: str, r: Rule, windows: tuple[str, str], hits: str, where: str, having: str,
+                 threshold_text: str, **params) -> tuple[str, str | None, dict]:
+    """A payer-window rule's candidates: the windows found (`windows`: the table and its
+    plan.found key) regrouped over their rows (`hits`) for the figures and evidence; no SELECT
+    when no window was found."""
+    windows, key = windows
+    if not plan.found.get(key):
+        return code, None, {}
+    bucket = f"(s.minute / {r.window_minutes})"
+    return code, f"""
+        SELECT '{code}', 'PAYER', encode(sha256(convert_to(s.payer, 'UTF8')), 'hex'), {mask_sql('s.payer')},
+               {_bucket_key(r.window_minutes, "hh.b")}, {aware_sql(_bucket_start("hh.b"))},
+               {aware_sql(_bucket_start("hh.b") + " + make_interval(mins => %(minutes)s)")},
+               CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_id) END,
+               CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_code) ELSE '' END,
+               {_rupees('sum(s.paise)')}, count(*)::int, {threshold_text},
+               {_evidence(", 'payer', " + mask_sql('s.payer') + ", 'client_codes', to_jsonb(array_agg(DISTINCT s.client_code))")}
+        FROM {windows} hh JOIN {hits} s ON s.payer = hh.payer AND {bucket} = hh.b {where}
+        GROUP BY s.payer, hh.b HAVING {having}""", {**_common(plan), "minutes": r.window_minutes, **params}
+
+
+def _velocity_payer_query(plan: ScanPlan) -> tuple[str, str | None, dict]:
+    r = plan.rules[RuleCode.VELOCITY_PAYER]
+    return _payer_query(plan, RuleCode.VELOCITY_PAYER, r, (plan.payer_windows, PAYER_WINDOWS), plan.payer_hits, "",
+                        "count(*) >= %(count)s OR sum(s.paise) >= %(paise)s",
+                        "'>= ' || %(count)s || ' payments or >= Rs ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
+                        count=r.threshold_count, amount=r.threshold_amount, paise=_paise(r.threshold_amount))
+
+
 def rule_queries(plan: ScanPlan) -> list[tuple[str, str, dict]]:
     """(rule code, SELECT producing alert candidates, params) for every enabled stage-based rule;
     the SELECT is None when step 1 found no group the rule could raise."""
     rules, found = plan.rules, plan.found
     start_tz, end_tz = aware_sql("%(month_start)s::timestamp"), aware_sql("%(month_end)s::timestamp")
-    common = {"month_key": plan.month_key, "month_start": plan.month_start, "month_end": plan.month_end}
+    common = _common(plan)
     month_window = f"%(month_key)s, {start_tz}, {end_tz}"
     out: list[tuple[str, str, dict]] = []
 
@@ -509,31 +574,17 @@ def rule_queries(plan: ScanPlan) -> list[tuple[str, str, dict]]:
         txn_rule(RuleCode.CROSS_BORDER, "s.cross_border AND s.paise > %(paise)s",
                  "'cross-border amount > Rs ' || %(amount)s::text", amount=r.threshold_amount, paise=_paise(r.threshold_amount))
 
-    def payer_rule(code, r, windows, where, having, threshold_text, **params):
-        if not found.get(windows):  # no candidate window: nothing to raise or refresh
-            out.append((code, None, {}))
-            return
-        bucket = f"(s.minute / {r.window_minutes})"
-        add(code, f"""
-            SELECT '{code}', 'PAYER', encode(sha256(convert_to(s.payer, 'UTF8')), 'hex'), {mask_sql('s.payer')},
-                   {_bucket_key(r.window_minutes, "hh.b")}, {aware_sql(_bucket_start("hh.b"))},
-                   {aware_sql(_bucket_start("hh.b") + " + make_interval(mins => %(minutes)s)")},
-                   CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_id) END,
-                   CASE WHEN count(DISTINCT s.client_id) = 1 THEN min(s.client_code) ELSE '' END,
-                   {_rupees('sum(s.paise)')}, count(*)::int, {threshold_text},
-                   {_evidence(", 'payer', " + mask_sql('s.payer') + ", 'client_codes', to_jsonb(array_agg(DISTINCT s.client_code))")}
-            FROM {windows} hh JOIN {HITS} s ON s.payer = hh.payer AND {bucket} = hh.b {where}
-            GROUP BY s.payer, hh.b HAVING {having}""", minutes=r.window_minutes, **params)
-
-    if (r := rules.get(RuleCode.VELOCITY_PAYER)) is not None:
-        payer_rule(RuleCode.VELOCITY_PAYER, r, PAYER_WINDOWS, "", "count(*) >= %(count)s OR sum(s.paise) >= %(paise)s",
-                   "'>= ' || %(count)s || ' payments or >= Rs ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
-                   count=r.threshold_count, amount=r.threshold_amount, paise=_paise(r.threshold_amount))
+    if RuleCode.VELOCITY_PAYER in rules:
+        if plan.payer_alerts is None:
+            out.append(_velocity_payer_query(plan))
+        else:  # built on the other connection (payer_side): only inserted here
+            out.append((RuleCode.VELOCITY_PAYER, f"SELECT * FROM {plan.payer_alerts}" if found.get(PAYER_ALERTS) else None, {}))
     if (r := rules.get(RuleCode.STRUCTURING)) is not None:
         band = _band(r)
-        payer_rule(RuleCode.STRUCTURING, r, BAND_WINDOWS, "AND s.paise >= %(low)s AND s.paise <= %(paise)s", "count(*) >= %(count)s",
-                   "'>= ' || %(count)s || ' payments of Rs ' || %(low_amount)s::text || ' to ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
-                   **{k: v for k, v in band.items() if k != "minutes"})  # fmt: skip
+        out.append(_payer_query(plan, RuleCode.STRUCTURING, r, (BAND_WINDOWS, BAND_WINDOWS), HITS, "AND s.paise >= %(low)s AND s.paise <= %(paise)s",
+                                "count(*) >= %(count)s",
+                                "'>= ' || %(count)s || ' payments of Rs ' || %(low_amount)s::text || ' to ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
+                                **{k: v for k, v in band.items() if k != "minutes"}))  # fmt: skip
     if (r := rules.get(RuleCode.VELOCITY_MERCHANT)) is not None and not found.get(MERCHANT_WINDOWS):
         out.append((RuleCode.VELOCITY_MERCHANT, None, {}))
     elif r is not None:

@@ -116,6 +116,23 @@ def test_a_failure_on_the_second_connection_reaches_the_caller_and_drops_the_unl
     assert not Alert.objects.exists() and not MerchantDailyVolume.objects.filter(day__gte=OCT).exists()
 
 
+def test_a_late_failure_on_the_second_connection_undoes_the_alerts_already_raised(core_rows, monkeypatch):
+    # The second connection fails building VELOCITY_PAYER's alert candidates, its last step:
+    # by then the scan's connection has raised every other rule's alerts in its transaction.
+    _month(core_rows)
+    raised = []
+    upsert = scan.upsert_candidates
+    monkeypatch.setattr(scan, "upsert_candidates", lambda *a, **k: raised.append(1) or upsert(*a, **k))
+    monkeypatch.setattr(windows, "_velocity_payer_query",
+                        lambda plan: ("VELOCITY_PAYER", "SELECT no_such_column FROM " + plan.payer_windows, {}))
+    with pytest.raises(Exception, match="no_such_column"):
+        scan_month(month=OCT)
+    assert raised  # the other rules' upserts ran before the failure surfaced
+    assert _leftover_tables() == []
+    assert not Alert.objects.exists() and not AuditEntry.objects.exists()
+    assert not MerchantDailyVolume.objects.filter(day__gte=OCT).exists()
+
+
 def test_the_scan_task_runs_the_concurrent_path_in_a_celery_worker(core_rows, celery_worker):
     from enhancements.compliance.tasks import compliance_scan_month
 
