@@ -32,7 +32,7 @@ from decimal import Decimal
 from django.db import connection
 
 from .models import ReconciliationRule
-from .storage import ENTRIES, RESULTS
+from .storage import RESULTS, file_lines
 
 # The run's pairs while it runs: a temporary table (no WAL, no index, local buffers), read by
 # every "still unpaired" anti-join, the mismatch steps, the summary and the events, and written
@@ -81,13 +81,13 @@ _INSERT = f"""INSERT INTO {PAIRS} (entry_id, line_no, txn_id, trans_date, client
     outcome, mismatch_type, file_amount, core_amount, file_net, expected_net)"""
 
 
-def _dup_tables(ref: str) -> list[str]:
+def _dup_tables(ref: str, lines: str) -> list[str]:
     """References repeated in the file / in the window, once per reference and run (the
     many_to_one and one_to_one rules on a reference share them)."""
     return [
         f"DROP TABLE IF EXISTS recon_line_dups_{ref}, recon_core_dups_{ref}",
         f"""CREATE TEMPORARY TABLE recon_line_dups_{ref} ON COMMIT DROP AS
-        SELECT e.{ref} AS ref FROM {ENTRIES} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
+        SELECT e.{ref} AS ref FROM {lines} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
         GROUP BY e.{ref} HAVING count(*) > 1""",
         f"""CREATE TEMPORARY TABLE recon_core_dups_{ref} ON COMMIT DROP AS
         SELECT c.{ref} AS ref FROM recon_core c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
@@ -96,7 +96,7 @@ def _dup_tables(ref: str) -> list[str]:
     ]
 
 
-def _one_to_one(rule: RuleSpec, guarded: bool) -> list[str]:
+def _one_to_one(rule: RuleSpec, guarded: bool, lines: str) -> list[str]:
     """One statement, two branches. Lines whose reference is unique in the file pair directly
     (a hash join, no sort); the few lines sharing a reference pair first-line-first. References
     that name several core rows pair nothing (the leftover step reports them as DUPLICATE).
@@ -115,7 +115,7 @@ def _one_to_one(rule: RuleSpec, guarded: bool) -> list[str]:
     END"""
     columns = f"""e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
-    base = f"""FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+    base = f"""FROM {lines} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard}
           AND NOT EXISTS (SELECT 1 FROM recon_core_dups_{ref} d WHERE d.ref = e.{ref})"""
     # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
@@ -132,14 +132,14 @@ def _one_to_one(rule: RuleSpec, guarded: bool) -> list[str]:
     ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""]
 
 
-def _one_to_many(rule: RuleSpec) -> str:
+def _one_to_many(rule: RuleSpec, lines: str) -> str:
     # The reference names a batch; a batch whose expected net does not add up to the line's
     # net is still claimed by the line (it is the batch's only line) but as an AMOUNT mismatch.
     ref = rule.reference
     return f"""WITH cand AS (
         SELECT e.id, e.line_no, e.net, e.{ref} AS ref, c.txn_id, c.trans_at AS trans_date, c.client_id, c.client_code,
                c.expected_net
-        FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+        FROM {lines} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
           {_mode_filter(rule)} AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}
     ), lines AS (
@@ -156,12 +156,12 @@ def _one_to_many(rule: RuleSpec) -> str:
     FROM cand JOIN grp USING (id)"""
 
 
-def _many_to_one(rule: RuleSpec) -> str:
+def _many_to_one(rule: RuleSpec, lines: str) -> str:
     ref = rule.reference
     return f"""WITH cand AS (
         SELECT e.id, e.line_no, e.amount, e.net, c.txn_id, c.trans_at AS trans_date, c.client_id, c.client_code,
                c.amount AS core_amount, c.expected_net, count(*) OVER (PARTITION BY e.id) AS core_rows
-        FROM {ENTRIES} e JOIN recon_core c ON c.{ref} = e.{ref}
+        FROM {lines} e JOIN recon_core c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
           AND EXISTS (SELECT 1 FROM recon_line_dups_{ref} d WHERE d.ref = e.{ref})
           {_mode_filter(rule)} AND {_UNPAIRED_LINE} AND {_UNPAIRED_CORE}
@@ -182,7 +182,8 @@ def carried_references(*, file_id: int, references) -> set[str]:
     references = sorted(set(references))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {ENTRIES} WHERE file_id = %s",
+            f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {file_lines(cursor, file_id)} "
+            "WHERE file_id = %s",
             [file_id],
         )
         return {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
@@ -195,19 +196,20 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {PAIRS}")
         cursor.execute(PAIRS_DDL)
+        lines = file_lines(cursor, file_id)
         live = [rule for rule in rules if rule.reference in carried]
         prepared: set[str] = set()
         for rule in live:
             paired_before = sum(written.values())
             if rule.kind == ReconciliationRule.Kind.ONE_TO_MANY:
-                statements = [_one_to_many(rule)]
+                statements = [_one_to_many(rule, lines)]
             else:
-                statements = [] if rule.reference in prepared else _dup_tables(rule.reference)
+                statements = [] if rule.reference in prepared else _dup_tables(rule.reference, lines)
                 prepared.add(rule.reference)
                 if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
-                    statements += _one_to_one(rule, guarded=paired_before > 0)
+                    statements += _one_to_one(rule, guarded=paired_before > 0, lines=lines)
                 else:
-                    statements.append(_many_to_one(rule))
+                    statements.append(_many_to_one(rule, lines))
             params = {**_params(rule, file_id), "tz": tz}
             for sql in statements:
                 cursor.execute(sql, params if "%(" in sql else None)
@@ -227,10 +229,11 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
     such reference names several is a DUPLICATE in the system.
     """
     with connection.cursor() as cursor:
+        lines = file_lines(cursor, file_id)
         cursor.execute("DROP TABLE IF EXISTS recon_leftover, recon_duplicate")
         cursor.execute(
             f"""CREATE TEMPORARY TABLE recon_leftover ON COMMIT DROP AS
-            SELECT e.* FROM {ENTRIES} e
+            SELECT e.* FROM {lines} e
             WHERE e.file_id = %(file)s AND NOT EXISTS (SELECT 1 FROM {PAIRS} r WHERE r.entry_id = e.id)""",
             {"file": file_id},
         )
@@ -247,7 +250,7 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
             cursor.execute(
                 f"""INSERT INTO recon_duplicate
                 SELECT DISTINCT ON (l.id) l.id, 'same ' || %(ref)s || ' as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
-                FROM recon_leftover l JOIN {ENTRIES} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
+                FROM recon_leftover l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
                 JOIN {PAIRS} r ON r.entry_id = e.id
                 WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no""",
                 {"file": file_id, "ref": ref},

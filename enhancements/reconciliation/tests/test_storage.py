@@ -139,3 +139,17 @@ def test_a_rule_on_a_reference_no_line_carries_is_skipped_and_duplicates_still_f
     assert run.summary["pairs_by_rule"] == {pg_rule.name: 0, txn_rule.name: 1}
     (dup,) = Mismatch.objects.filter(run=run)
     assert (dup.type, dup.line_no) == ("DUPLICATE", 3)
+
+
+def test_a_file_without_a_lines_partition_reconciles_as_an_empty_file(core_rows, gateway_file, rules, reconcile):
+    # Files imported before the lines were partitioned with no line at all have no partition of
+    # their own (migration 0004 moved only existing lines); the run reads the parent for them.
+    rules({"reference": "txn_id"})
+    when = dt.datetime(2026, 11, 20, 10, 30)
+    paid = core_rows.transaction(trans_date=when)
+    file = gateway_file([gateway_line(txn_id="GONE", when=when)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {storage.entries_partition(file.pk)}")
+    run = reconcile(file, window=(dt.date(2026, 11, 20), dt.date(2026, 11, 20)))
+    assert run.status == "done" and run.summary["matched_lines"] == 0
+    assert list(Mismatch.objects.filter(run=run).values_list("type", "txn_id")) == [("MISSING_IN_BANK", paid["txn_id"])]
