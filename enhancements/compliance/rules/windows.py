@@ -5,16 +5,18 @@ Three steps, each a few statements over temp tables dropped at commit:
 1. find_groups: the groups over a threshold, from aggregates. One pass over the stage groups it
    by merchant, six-hour part and row flags (the parts table, a few tens of thousands of rows);
    the daily baseline rows, every per-merchant monthly figure and the merchant windows come from
-   that table. VELOCITY_PAYER needs one hash aggregate of its own, the candidate payers (one
-   group per payer: see payers_sql); structuring one over the few payments in its band.
+   that table. VELOCITY_PAYER has a side of its own (payer_side, on another connection in the
+   whole-month scan): one hash aggregate finds the candidate payers (one group per payer: see
+   payers_sql), one pass copies their rows (the payer hits) and their windows are counted from
+   those. Structuring needs one aggregate over the few payments in its band.
 2. collect_hits: one more pass keeps the stage rows an alert can cite: single payments over a
-   threshold, the candidate payers' rows (their windows are counted from this table), the
-   rows of the merchant windows and spike days found, and, for merchants
+   threshold, the rows of the merchant windows and spike days found, and, for merchants
    a month-wide rule hit, the rows that can be among their largest EVIDENCE_CAP payments (see
    _cutoffs). A few tens of thousands of rows instead of the month. The per-merchant tests
    (cutoffs, spike days) are subscripts of constant arrays, the window tests hashed lookups.
 3. rule_queries: per rule, the SELECT producing alert candidates with figures and evidence, read
-   from the hits table (a payer window's rows grouped again there for its figures and evidence).
+   from the hits table (VELOCITY_PAYER: from the payer hits; a payer window's rows are grouped
+   again for its figures and evidence).
 
 Window buckets are integers (minutes since 1970 in India time, divided by the window): far
 cheaper to group on than date_bin(), aligned to the hour/day in IST, stable between runs.
@@ -374,7 +376,8 @@ def _cutoffs(cursor, plan: ScanPlan) -> None:
 
 def find_groups(cursor, plan: ScanPlan, step: Callable[[str], None], *, payers: bool = True) -> None:
     """Step 1; with `payers` False VELOCITY_PAYER's tables are left to the caller (payer_side
-    on another connection, its plan.found entries merged before the rule's alerts are raised)."""
+    on another connection, its plan.found entries merged once it is done, before VELOCITY_PAYER's
+    alerts, the last, are inserted)."""
     _merchant_parts(cursor, plan)
     step("parts, daily baseline and merchant figures")
     if RuleCode.VELOCITY_MERCHANT in plan.rules:
