@@ -10,6 +10,8 @@ from core_legacy.sql_translation import literal as _literal
 # Statuses in which the payer's money reached the merchant side.
 RECEIVED = (PaymentStatus.SUCCESS, PaymentStatus.SETTLED, PaymentStatus.REFUND_INITIATED, PaymentStatus.REFUNDED)
 _ABSENT = ("", "na", "n/a", "null", "none", "nil", "-")
+# identity_sql's shortcut relies on every placeholder being plain ASCII and at most 6 characters.
+assert all(word.isascii() and len(word) <= 6 for word in _ABSENT)
 
 
 def _code_spellings(code: str) -> list[str]:
@@ -51,14 +53,19 @@ def clean_text_sql(expr: str, *, lower: bool = True) -> str:
 def identity_sql(*exprs: str) -> str:
     """The first usable identity among `exprs`, trimmed and lower-cased (placeholders skipped).
 
-    Anything longer than the longest placeholder skips the placeholder test (the common case).
+    A value longer than any placeholder (more than 6 bytes) with no space to trim at either end
+    skips the placeholder test (the common case); a padded one ('NA      ') is trimmed and
+    tested like any other. (Bytes, not characters: a longer non-ASCII value cannot equal an
+    ASCII placeholder, and octet_length() costs nothing where length() counts characters.)
+    Callers pass parameters with the SQL (the LIKE patterns' '%' are doubled).
     When every candidate is plain ASCII (octet length = character length; NULL passes) the value
     is lower-cased under the "C" collation: a byte loop instead of the locale's wide-character
     conversion, the same result for ASCII and several times cheaper (most of the core pass's cost
     on a month of rows). Only one CASE branch runs, so the expression is not evaluated twice.
     """
     def usable(expr: str) -> str:
-        return (f"(CASE WHEN length({expr}) > 6 THEN {expr} WHEN lower(btrim({expr})) IN "
+        return (f"(CASE WHEN octet_length({expr}) > 6 AND {expr} NOT LIKE ' %%' AND {expr} NOT LIKE '%% ' THEN {expr} "
+                f"WHEN lower(btrim({expr})) IN "
                 f"({', '.join(map(_literal, _ABSENT))}) THEN NULL ELSE {expr} END)")
 
     value = f"btrim(coalesce({', '.join(usable(e) for e in exprs)}))"

@@ -49,6 +49,18 @@ def test_payer_identity_lower_cases_non_ascii_and_ascii_alike(core_rows):
     assert {a.observed_count for a in alerts_for("VELOCITY_PAYER")} == {10}
 
 
+def test_a_space_padded_placeholder_is_no_payer_however_long(core_rows):
+    # The core pads some placeholders ('NA      '): trimmed, they are absent like 'NA', however
+    # long the padding, and the identity falls through to the e-mail. Ten different payers: no
+    # velocity alert for a payer "na".
+    for i, pad in enumerate(["NA      ", "   na    ", "  NA    ", "na        ", "NA" + " " * 20] * 2):
+        txn(core_rows, 206, "10.00", ist(9, 10, i), vpa=pad, payee_email=f"payer{i}@example.in")
+    for i in range(10):  # one payer whose VPA is padded (and so usable, trimmed)
+        txn(core_rows, 207, "10.00", ist(10, 10, i), vpa="  sita@okicici   ", payee_email=f"other{i}@example.in")
+    scan_month(month=OCT)
+    assert [(a.entity_display, a.observed_count) for a in alerts_for("VELOCITY_PAYER")] == [("si***@okicici", 10)]
+
+
 @pytest.mark.parametrize("window", [30, 720, 100])  # inside a part / whole parts / neither
 def test_merchant_windows_are_counted_the_same_whatever_the_window(core_rows, window):
     Rule.objects.filter(code="VELOCITY_MERCHANT").update(threshold_count=5, window_minutes=window)
