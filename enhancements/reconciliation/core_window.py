@@ -1,5 +1,6 @@
-"""The core transactions a run looks at, as one relation `recon_core` on the `default`
-connection, with the columns matching needs already translated in SQL:
+"""The core transactions a run looks at, as one table on the `default` connection (the run's
+`recon_core_r<run>`, an unlogged scratch table: matching.Scratch), with the columns matching
+needs already translated in SQL:
 
 - amounts rounded to the paisa (`round(x::numeric, 2)`: core money is float8),
 - `paid`: the core status as 'money moved or not', the same precedence as
@@ -11,9 +12,9 @@ connection, with the columns matching needs already translated in SQL:
   store it and every "still unpaired" anti-join compares with it, and converting per row
   in each of those joins cost more than the conversion itself.
 
-Same database (the default, as in production): a temporary table filled by one
-INSERT ... SELECT from the core table. Core elsewhere: the window is COPied out of `core`
-into the same temporary table (core_legacy.sql's contract). The SQL after that is identical.
+Same database (the default, as in production): the table is created by one CREATE TABLE AS
+from the core table. Core elsewhere: the window is COPied out of `core` into a table of the
+same columns (core_legacy.sql's contract). The SQL after that is identical.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ WHERE trans_date >= '{{start}}'::timestamp AND trans_date < '{{end}}'::timestamp
 # Statistics only for the columns the joins and filters use: ANALYZE of every column (text
 # sorts included) costs a third of building the window.
 ANALYZE_SQL = (
-    "ANALYZE recon_core (txn_id, trans_date, trans_at, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, paid, "
+    "ANALYZE {table} (txn_id, trans_date, trans_at, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, paid, "
     "payment_mode)"
 )
 
@@ -95,8 +96,8 @@ def _select(table: str, *, start: dt.date, end: dt.date, tz: str, references) ->
 
 
 # Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
-# a run's million-row window and pairs (about 300 MB together) stay in memory instead of being
-# written out page by page and read back by every join. They are allocated as used, and kept by
+# the run's leftover lines and mismatch tables stay in memory instead of being written out page
+# by page and read back (the window and the pairs are unlogged tables in shared buffers). They are allocated as used, and kept by
 # the server process until the connection closes (so not more than that). PostgreSQL accepts the
 # setting only before the session's first use of a temporary table (or when it equals the size
 # already in use), so it is best effort. Setting RECONCILIATION_TEMP_BUFFERS.
@@ -112,43 +113,39 @@ def raise_temp_buffers(cursor) -> None:
         pass  # temporary tables were used earlier in this session: keep its size
 
 
-def prepare_core_window(*, start: dt.date, end: dt.date, tz: str, references=REFERENCES) -> str:
-    """Create `recon_core` for India dates [start, end) on `default`; returns how it was made.
-    `references`: the reference columns the run matches on (txn_id is always there)."""
+def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, references=REFERENCES) -> str:
+    """Create the unlogged `table` with the core window for India dates [start, end) on
+    `default`, inside the caller's transaction (which drops it: matching.drop_scratch); returns
+    how it was made. `references`: the reference columns the run matches on (txn_id always)."""
     with connection.cursor() as cursor:
         raise_temp_buffers(cursor)
-        cursor.execute(
-            "SELECT relkind FROM pg_class WHERE relname = 'recon_core' AND relpersistence = 't' AND pg_table_is_visible(oid)"
-        )
-        existing = cursor.fetchone()
-        if existing:
-            cursor.execute("DROP VIEW recon_core" if existing[0] == "v" else "DROP TABLE recon_core")
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
         if core_is_same_database():
             # Materialised once: the matching scans the window several times, and reading
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
             sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz, references=references)
-            cursor.execute(f"CREATE TEMPORARY TABLE recon_core ON COMMIT DROP AS {sql}")
-            cursor.execute(ANALYZE_SQL)
+            cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
+            cursor.execute(ANALYZE_SQL.format(table=table))
             return "selected"
-        _copy_window_from_core(cursor, start=start, end=end, tz=tz, references=references)
+        _copy_window_from_core(cursor, table=table, start=start, end=end, tz=tz, references=references)
         return "copied"
 
 
-def _copy_window_from_core(cursor, *, start: dt.date, end: dt.date, tz: str, references) -> None:
-    # Core in another database: stream the window out of `core` and into a temp table.
+def _copy_window_from_core(cursor, *, table: str, start: dt.date, end: dt.date, tz: str, references) -> None:
+    # Core in another database: stream the window out of `core` and into the table.
     cursor.execute(
-        """CREATE TEMPORARY TABLE recon_core (
+        f"""CREATE UNLOGGED TABLE {table} (
             txn_id text, trans_date timestamp, trans_day date, client_id int, client_code text, payment_mode text,
             bank_txn_id text, pg_txn_id text, client_txn_id text, settlement_utr text,
-            amount numeric, expected_net numeric, paid boolean, trans_at timestamptz) ON COMMIT DROP"""
+            amount numeric, expected_net numeric, paid boolean, trans_at timestamptz)"""
     )
     source = connections["core"]
     source.ensure_connection()
     select = _select("transaction_detail", start=start, end=end, tz=tz, references=references)
     with source.connection.cursor() as src, src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
-        f"COPY recon_core ({', '.join(COLUMNS)}) FROM STDIN"
+        f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
     ) as into:
         for block in out:
             into.write(block)
-    cursor.execute(ANALYZE_SQL)
+    cursor.execute(ANALYZE_SQL.format(table=table))

@@ -87,24 +87,35 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # compiling (and optimising) the expressions costs more than it saves for a single
         # pass over the rows.
         cursor.execute("SET LOCAL jit = off")
+        # The window, the pairs and the repeated references are unlogged tables (matching.Scratch),
+        # which parallel workers can read; at the default costs the planner keeps the pairing
+        # join and the anti-joins over them serial (it prices moving a million rows out of the
+        # workers above scanning alone). Measured at 1M: pairing 2.2 -> 1.65 s, leftover lines
+        # 0.46 -> 0.29 s, MISSING_IN_BANK 0.70 -> 0.40 s. Small tables stay serial anyway
+        # (min_parallel_table_scan_size).
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+    scratch = matching.Scratch(run.pk)
     core_window = (first - drift, end + drift)
     carried = matching.carried_references(file_id=file.pk, references=[s.reference for s in specs])
-    prepare_core_window(start=core_window[0], end=core_window[1], tz=tz, references=carried)
+    prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried)
     summary: dict = {}
     with transaction.atomic():
-        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz, carried=carried)
+        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz, carried=carried, t=scratch)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
             cursor.execute(matching.NEW_MISMATCHES_DDL)
-        matching.stage_pair_mismatches()
+        matching.stage_pair_mismatches(scratch)
         matching.stage_leftovers(
             file_id=file.pk, references=sorted({s.reference for s in specs}),
             unique_references=sorted({s.reference for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_ONE}),
+            t=scratch,
         )
         modes = None if any(not s.payment_modes for s in specs) else sorted({m for s in specs for m in s.payment_modes})
         matching.stage_missing_in_bank(start=first, end=end, modes=modes, tz=tz,
-                                       other_runs=_overlapping_runs(run_id=run.pk, window=core_window))  # fmt: skip
-        by_client = _matched_by_client(one_to_many=[s.id for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_MANY])
+                                       other_runs=_overlapping_runs(run_id=run.pk, window=core_window), t=scratch)  # fmt: skip
+        by_client = _matched_by_client(one_to_many=[s.id for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_MANY],
+                                       pairs=scratch.pairs)
         summary = _summary(file=file, per_rule=per_rule, rules=rules, by_client=by_client)
         summary["window"] = [first.isoformat(), last.isoformat()]
         summary["core_window"] = [core_window[0].isoformat(), core_window[1].isoformat()]
@@ -113,9 +124,11 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
             transaction.set_rollback(True)
         else:
             with connection.cursor() as cursor:
-                storage.write_run_results(cursor, run.pk, matching.PAIRS)
+                storage.write_run_results(cursor, run.pk, scratch.pairs)
             _save_mismatches(run_id=run.pk)
             _publish_reconciled(run=run, by_client=by_client)
+    # Before the run's transaction commits: no other session ever sees them.
+    matching.drop_scratch(scratch, sorted({s.reference for s in specs}))
     run.summary = summary
     run.status = ReconciliationRun.Status.DONE
     run.error = ""
@@ -167,19 +180,19 @@ class _ClientTotals:
         return sum((amount for _, _, amount in self.clients.values()), Decimal(0))
 
 
-def _matched_by_client(*, one_to_many: list[int]) -> _ClientTotals:
+def _matched_by_client(*, one_to_many: list[int], pairs: str) -> _ClientTotals:
     with connection.cursor() as cursor:
         # Grouped by code too, rather than min(client_code): comparing text per row cost more
         # than hashing it (a million pairs); the few groups are sorted, and folded in Python.
         cursor.execute(
-            f"""SELECT client_id, client_code, count(*), sum(file_amount) FROM {matching.PAIRS}
+            f"""SELECT client_id, client_code, count(*), sum(file_amount) FROM {pairs}
             WHERE outcome = 'MATCHED' GROUP BY client_id, client_code ORDER BY client_id, client_code"""
         )
         rows = cursor.fetchall()
         extra = 0
         if one_to_many:
             cursor.execute(
-                f"""SELECT count(*) - count(DISTINCT entry_id) FROM {matching.PAIRS}
+                f"""SELECT count(*) - count(DISTINCT entry_id) FROM {pairs}
                 WHERE outcome = 'MATCHED' AND rule_id = ANY(%s)""",
                 [one_to_many],
             )

@@ -153,3 +153,32 @@ def test_a_file_without_a_lines_partition_reconciles_as_an_empty_file(core_rows,
     run = reconcile(file, window=(dt.date(2026, 11, 20), dt.date(2026, 11, 20)))
     assert run.status == "done" and run.summary["matched_lines"] == 0
     assert list(Mismatch.objects.filter(run=run).values_list("type", "txn_id")) == [("MISSING_IN_BANK", paid["txn_id"])]
+
+
+def _scratch_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'recon\\_%%' AND relpersistence = 'u' ORDER BY 1")
+        return [name for (name,) in cursor.fetchall()]
+
+
+def test_a_run_leaves_no_scratch_table_whether_it_succeeds_fails_or_is_dry(core_rows, gateway_file, rules, reconcile,
+                                                                           monkeypatch):  # fmt: skip
+    # The window, pairs and repeated-reference tables are unlogged tables of the run's own
+    # (matching.Scratch), dropped before its transaction ends, or with its rollback.
+    from enhancements.reconciliation import matching
+
+    rules({"reference": "txn_id"}, {"reference": "client_txn_id", "kind": "many_to_one"})
+    a = core_rows.transaction()
+    file = gateway_file([gateway_line(txn_id=a["txn_id"]), gateway_line(txn_id=a["txn_id"])])
+    dry = reconcile(file, dry_run=True)
+    assert dry.summary["matched_lines"] == 1 and _scratch_tables() == []
+    run = reconcile(file)
+    assert run.summary["matched_lines"] == 1 and _scratch_tables() == []
+
+    def broken(**kwargs):
+        raise RuntimeError("leftover step failed")
+
+    monkeypatch.setattr(matching, "stage_leftovers", broken)
+    with pytest.raises(RuntimeError, match="leftover step failed"):
+        reconcile(file)
+    assert _scratch_tables() == []
