@@ -297,13 +297,15 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
         cursor.execute(f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM recon_leftover")
         carried = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
         for ref in (r for r in references if r in carried):
-            # Another line with this reference was paired in this run.
+            # Another line with this reference was paired in this run. (That line may have
+            # several pairs, one_to_many: the detail names the first transaction by id, so that
+            # a re-run writes the same text whatever order the plan reads the pairs in.)
             cursor.execute(
                 f"""INSERT INTO recon_duplicate
                 SELECT DISTINCT ON (l.id) l.id, 'same ' || %(ref)s || ' as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
                 FROM recon_leftover l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
                 JOIN {t.pairs} r ON r.entry_id = e.id
-                WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no""",
+                WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no, r.txn_id, r.trans_date""",
                 {"file": file_id, "ref": ref},
             )
             if ref not in unique_references:

@@ -90,7 +90,7 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # The window, the pairs and the repeated references are unlogged tables (matching.Scratch),
         # which parallel workers can read; at the default costs the planner keeps the pairing
         # join and the anti-joins over them serial (it prices moving a million rows out of the
-        # workers above scanning alone). Measured at 1M: pairing 2.2 -> 1.65 s, leftover lines
+        # workers above scanning alone). Measured at 1M: pairing 2.2 -> 1.4-1.65 s, leftover lines
         # 0.46 -> 0.29 s, MISSING_IN_BANK 0.70 -> 0.40 s. Small tables stay serial anyway
         # (min_parallel_table_scan_size).
         cursor.execute("SET LOCAL parallel_setup_cost = 0")
