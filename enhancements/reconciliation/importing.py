@@ -271,7 +271,8 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
             counts["skipped"] = len(plan.python_items)
             raise no_data_rows()
         sql.load_maps(cursor)
-        accepted = storage.entries_table_from_select(cursor, record.pk, sql.select, {"file": record.pk, "mark": PLACEHOLDER_MARK})
+        accepted = storage.entries_table_from_select(cursor, record.pk, sql.select, {"file": record.pk, "mark": PLACEHOLDER_MARK},
+                                                     known_max=sql.known_max)
         low, high = sql.date_range(cursor, file_id=record.pk, every_clean_line=accepted == plan.clean_lines)
         refused = []
         if accepted < plan.clean_lines:  # else every clean line went in: nothing to look for
@@ -322,25 +323,41 @@ class _BulkSql:
         trimmed = {f: f"b.{f}_t" for f in texts}
         absent_len = max(len(word) for word in ABSENT_WORDS)
 
+        # A cell with no space at either end is its own trimmed value, and one longer than any
+        # absent word (in bytes: a longer non-ASCII cell cannot equal an ASCII word) is no
+        # absent word: most cells, read without trimming (a copy per test). ('%' doubled: the
+        # statements run with parameters.)
+        def unpadded(field: str) -> str:
+            cell = col[field]
+            return f"({cell} NOT LIKE ' %%' AND {cell} NOT LIKE '%% ')"
+
         def text(field: str) -> str:
             if field not in trimmed:
                 return "NULL"
-            t = trimmed[field]
-            return f"CASE WHEN length({t}) <= {absent_len} AND lower({t}) IN {_ABSENT_SQL} THEN NULL ELSE {t} END"
+            t, cell = trimmed[field], col[field]
+            return (f"CASE WHEN octet_length({cell}) > {absent_len} AND {unpadded(field)} THEN {cell} "
+                    f"WHEN length({t}) <= {absent_len} AND lower({t}) IN {_ABSENT_SQL} THEN NULL ELSE {t} END")
 
         def present(field: str) -> str:
-            t = trimmed[field]
-            return f"coalesce(length({t}) > {absent_len} OR lower({t}) NOT IN {_ABSENT_SQL}, false)"
+            t, cell = trimmed[field], col[field]
+            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(field)}) OR length({t}) > {absent_len} "
+                    f"OR lower({t}) NOT IN {_ABSENT_SQL}, false)")
+
+        def within_max(field: str) -> str:
+            t, cell = trimmed[field], col[field]
+            return f"coalesce(CASE WHEN {unpadded(field)} THEN length({cell}) ELSE length({t}) END <= {MAX_TEXT}, true)"
 
         def money(field: str) -> str:
             if field not in col:
                 return "NULL::numeric"
             return f"({col[field]}::numeric * 0.01)" if plan.rows.builder.paise else f"{col[field]}::numeric"
 
+        # Every text column is NULL or accepted only within MAX_TEXT characters (`ok` below).
+        self.known_max = {f: MAX_TEXT for f in (*REFERENCE_FIELDS, "payment_mode")}
         amounts = [col[f] for f in ("amount", "net") if f in col]
         ok = [
             "(" + " OR ".join(present(f) for f in refs) + ")",
-            *(f"coalesce(length({trimmed[f]}) <= {MAX_TEXT}, true)" for f in texts),
+            *(within_max(f) for f in texts),
             "(" + (" OR ".join(f"{c} IS NOT NULL" for c in amounts) or "false") + ")",
         ]
         joins = []

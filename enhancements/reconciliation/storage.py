@@ -61,21 +61,26 @@ def results_partition(run_id: int) -> str:
     return f"transaction_recon_table_r{int(run_id)}"
 
 
-def _typed(name: str, kind: str) -> str:
+def _typed(name: str, kind: str, known_max: int | None = None) -> str:
     """`s.name` as `kind`. An explicit cast to varchar(n) would cut a longer text silently (an
     INSERT's assignment would refuse it): a longer one is made to fail instead, loudly, by
-    casting the message to int ("invalid input syntax for type integer: ...")."""
+    casting the message to int ("invalid input syntax for type integer: ..."). Not needed when
+    the SELECT already guarantees the text is at most `known_max` characters, within n: the
+    test reads the value twice, and an expression behind it (trim, placeholder test) is
+    evaluated each time."""
     if kind.startswith("varchar("):
         limit = int(kind[len("varchar("):-1])
+        if known_max is not None and known_max <= limit:
+            return f"s.{name}::{kind}"
         return (f"(CASE WHEN length(s.{name}) > {limit} "
                 f"THEN ('{name} is longer than {limit} characters: ' || s.{name})::int::text "
                 f"ELSE s.{name} END)::{kind}")  # fmt: skip
     return f"s.{name}::{kind}"
 
 
-def _typed_select(columns, select_sql: str) -> str:
+def _typed_select(columns, select_sql: str, known_max: dict[str, int] | None = None) -> str:
     names = ", ".join(name for name, _, _ in columns)
-    casts = ", ".join(_typed(name, kind) for name, kind, _ in columns)
+    casts = ", ".join(_typed(name, kind, (known_max or {}).get(name)) for name, kind, _ in columns)
     return f"SELECT {casts} FROM ({select_sql}) AS s ({names})"
 
 
@@ -89,11 +94,13 @@ def _seal(cursor, table: str, columns, key: str, value: int) -> None:
 # --- Staged lines ------------------------------------------------------------------------
 
 
-def entries_table_from_select(cursor, file_id: int, select_sql: str, params=None) -> int:
+def entries_table_from_select(cursor, file_id: int, select_sql: str, params=None, *,
+                              known_max: dict[str, int] | None = None) -> int:
     """Create the file's (not yet attached) lines table from a SELECT of ENTRY_COLUMNS, in that
-    order; returns the row count. Then more lines may be COPied in; then `attach_entries`."""
+    order; returns the row count. Then more lines may be COPied in; then `attach_entries`.
+    `known_max`: text columns the SELECT keeps within that many characters (see _typed)."""
     table = entries_partition(file_id)
-    cursor.execute(f"CREATE TABLE {table} AS {_typed_select(ENTRY_COLUMNS, select_sql)}", params)
+    cursor.execute(f"CREATE TABLE {table} AS {_typed_select(ENTRY_COLUMNS, select_sql, known_max)}", params)
     rows = cursor.rowcount
     _seal(cursor, table, ENTRY_COLUMNS, "file_id", file_id)
     return rows

@@ -142,13 +142,14 @@ def test_import_command_reports_progress_and_reconciles(core_rows, rules, tmp_pa
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_REF = ["T1", "T2", " T3 ", "NA", "null", "", "-", "x" * 101, "Ü1"]
+_REF = ["T1", "T2", " T3 ", "NA", "null", "", "-", "x" * 101, "Ü1", "  REF-12345 ", " " + "z" * 100 + " ", "NA   ",
+        "Ü" * 3, "REF-9 "]
 _MONEY = ["10.00", "5", "-3.5", "", "1e3", "+5", "abc", "10.123", "000000000001", "99999999999.99", "123456789012",
           " 7.25"]  # fmt: skip
 _WHEN = ["20-11-2026 10:00:00", "21-11-2026 10:00", " 19-11-2026 23:59:59.5 ", "31-02-2026 10:00:00", "20-11-2026",
          "20-11-2026 25:00", "", "2026-11-20 10:00:00"]  # fmt: skip
 _STATUS = ["SUCCESS", "failed", " paid ", "", "maybe", "NA", "Settled"]
-_MODE = ["UPI", "", "Credit Card", "x" * 101, " NA "]
+_MODE = ["UPI", "", "Credit Card", "x" * 101, " NA ", " Net Banking ", "null  "]
 _LINE = st.tuples(st.sampled_from(_REF), st.sampled_from(_REF), st.sampled_from(_MONEY), st.sampled_from(_MONEY),
                   st.sampled_from(_MONEY), st.sampled_from(_MONEY), st.sampled_from(_REF), st.sampled_from(_WHEN),
                   st.sampled_from(_MODE), st.sampled_from(_STATUS)).map(list)  # fmt: skip
@@ -211,6 +212,22 @@ def test_bulk_path_takes_clean_files_and_mixed_lines(monkeypatch):
     assert summary[:5] == ("imported", 300, 298, 2, 0)
     assert [line_no for line_no, *_ in report] == [10, 11]
     assert next(e for e in entries if e[0] == 12)[6] == Decimal("5.00")
+
+
+def test_bulk_path_quarantines_an_over_long_reference_instead_of_cutting_it(monkeypatch):
+    # The staged columns hold 100 characters; the bulk path's SQL refuses a longer cell (Python
+    # then reports it), so the cast into the partition never meets one to cut short.
+    lines = [gateway_line(txn_id=f"T{i}") for i in range(20)]
+    lines[5] = gateway_line(txn_id="x" * 101)
+    lines[6] = gateway_line(txn_id="T6", mode="m" * 101)
+    lines[7] = gateway_line(txn_id="y" * 100)  # at the limit: kept whole
+    bulk, streamed, used_bulk = _import_both_ways(csv_bytes(GATEWAY_HEADER, lines), monkeypatch)
+    assert used_bulk and bulk == streamed
+    summary, entries, report = bulk[2]
+    assert summary[:4] == ("imported", 20, 18, 2)
+    assert [(line_no, errors) for line_no, _, errors in report] == [
+        (7, "txn_id: longer than 100 characters"), (8, "payment_mode: longer than 100 characters")]
+    assert next(e for e in entries if e[0] == 9)[1] == "y" * 100
 
 
 @pytest.mark.parametrize("data", [
