@@ -72,6 +72,13 @@ def clean_text(expr: str) -> str:
     return f"(CASE WHEN lower(btrim({expr}, ' ')) IN ({absent}) THEN NULL ELSE btrim({expr}, ' ') END)"
 
 
+def unpadded(expr: str) -> str:
+    """True when `expr` has no space at either end (btrim(expr, ' ') would return it as it is):
+    a test that reads the text without copying it. The '%' are doubled: for statements run
+    with parameters (client-side binding)."""
+    return f"({expr} NOT LIKE ' %%' AND {expr} NOT LIKE '%% ')"
+
+
 def money_exact(expr: str) -> str:
     """Whether conversions.money_from_float(expr) is exactly round(100 * expr) paise (or NULL)."""
     return (

@@ -22,6 +22,8 @@ from typing import BinaryIO
 
 from django.db import IntegrityError, connection, transaction
 
+from core_legacy.sql_translation import unpadded
+
 from integrations.settlement_files import (
     ENTRY_FIELDS,
     REFERENCE_FIELDS,
@@ -325,27 +327,22 @@ class _BulkSql:
 
         # A cell with no space at either end is its own trimmed value, and one longer than any
         # absent word (in bytes: a longer non-ASCII cell cannot equal an ASCII word) is no
-        # absent word: most cells, read without trimming (a copy per test). ('%' doubled: the
-        # statements run with parameters.)
-        def unpadded(field: str) -> str:
-            cell = col[field]
-            return f"({cell} NOT LIKE ' %%' AND {cell} NOT LIKE '%% ')"
-
+        # absent word: most cells, read without trimming (a copy per test).
         def text(field: str) -> str:
             if field not in trimmed:
                 return "NULL"
             t, cell = trimmed[field], col[field]
-            return (f"CASE WHEN octet_length({cell}) > {absent_len} AND {unpadded(field)} THEN {cell} "
+            return (f"CASE WHEN octet_length({cell}) > {absent_len} AND {unpadded(cell)} THEN {cell} "
                     f"WHEN length({t}) <= {absent_len} AND lower({t}) IN {_ABSENT_SQL} THEN NULL ELSE {t} END")
 
         def present(field: str) -> str:
             t, cell = trimmed[field], col[field]
-            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(field)}) OR length({t}) > {absent_len} "
+            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(cell)}) OR length({t}) > {absent_len} "
                     f"OR lower({t}) NOT IN {_ABSENT_SQL}, false)")
 
         def within_max(field: str) -> str:
             t, cell = trimmed[field], col[field]
-            return f"coalesce(CASE WHEN {unpadded(field)} THEN length({cell}) ELSE length({t}) END <= {MAX_TEXT}, true)"
+            return f"coalesce(CASE WHEN {unpadded(cell)} THEN length({cell}) ELSE length({t}) END <= {MAX_TEXT}, true)"
 
         def money(field: str) -> str:
             if field not in col:

@@ -249,7 +249,7 @@ class _Payers(threading.Thread):
         try:
             with transaction.atomic(using=own.alias), own.cursor() as cursor:
                 _session_settings(cursor)
-                windows.payer_side(cursor, self.plan, unlogged=True, parallel=True)
+                windows.payer_side(cursor, self.plan, unlogged=True)
         except BaseException as exc:  # re-raised by the scan's thread (join)
             self.error = exc
         finally:

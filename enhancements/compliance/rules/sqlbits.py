@@ -6,6 +6,7 @@ from __future__ import annotations
 from core_legacy.conversions import STATUS_BY_CODE, STATUS_BY_WORD, PaymentStatus
 from core_legacy.sql_translation import aware as aware_sql  # noqa: F401  (the scans import it from here)
 from core_legacy.sql_translation import literal as _literal
+from core_legacy.sql_translation import unpadded
 
 # Statuses in which the payer's money reached the merchant side.
 RECEIVED = (PaymentStatus.SUCCESS, PaymentStatus.SETTLED, PaymentStatus.REFUND_INITIATED, PaymentStatus.REFUNDED)
@@ -57,14 +58,14 @@ def identity_sql(*exprs: str) -> str:
     skips the placeholder test (the common case); a padded one ('NA      ') is trimmed and
     tested like any other. (Bytes, not characters: a longer non-ASCII value cannot equal an
     ASCII placeholder, and octet_length() costs nothing where length() counts characters.)
-    Callers pass parameters with the SQL (the LIKE patterns' '%' are doubled).
+    Callers pass parameters with the SQL (sql_translation.unpadded).
     When every candidate is plain ASCII (octet length = character length; NULL passes) the value
     is lower-cased under the "C" collation: a byte loop instead of the locale's wide-character
     conversion, the same result for ASCII and several times cheaper (most of the core pass's cost
     on a month of rows). Only one CASE branch runs, so the expression is not evaluated twice.
     """
     def usable(expr: str) -> str:
-        return (f"(CASE WHEN octet_length({expr}) > 6 AND {expr} NOT LIKE ' %%' AND {expr} NOT LIKE '%% ' THEN {expr} "
+        return (f"(CASE WHEN octet_length({expr}) > 6 AND {unpadded(expr)} THEN {expr} "
                 f"WHEN lower(btrim({expr})) IN "
                 f"({', '.join(map(_literal, _ABSENT))}) THEN NULL ELSE {expr} END)")
 

@@ -275,19 +275,19 @@ def payers_sql(plan: ScanPlan) -> tuple[str, dict] | None:
                 GROUP BY 1 HAVING count(*) >= %(count)s OR sum(s.paise::float8) >= %(paise)s""", _payer_threshold(r))
 
 
-def payer_side(cursor, plan: ScanPlan, *, unlogged: bool = False, parallel: bool = False) -> None:
+def payer_side(cursor, plan: ScanPlan, *, unlogged: bool = False) -> None:
     """VELOCITY_PAYER's tables, apart from the merchant side and the hits table: the candidate
     payers (payers_sql), their rows of the month (the payer hits, ~1.5 % of it), and the payer
     windows over the threshold counted from those. With `unlogged` (another connection, scan.py)
     the tables are unlogged ones under the plan's names, and the rule's alert candidates are
-    built as well (plan.payer_alerts), so that the scan's connection only inserts them.
-    `parallel`: the payer-hits pass reads the (unlogged) stage in parallel workers."""
+    built as well (plan.payer_alerts), so that the scan's connection only inserts them, and the
+    payer-hits pass reads the (then unlogged) stage in parallel workers."""
     if (query := payers_sql(plan)) is None:
         return
     r = plan.rules[RuleCode.VELOCITY_PAYER]
     if not _create(cursor, plan, plan.payers, *query, key=PAYERS, unlogged=unlogged):
         return
-    if parallel:  # as for the parts and hits passes (scan._scan_concurrent); this transaction only
+    if unlogged:  # as for the parts and hits passes (scan._scan_concurrent); this transaction only
         cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
     _create(cursor, plan, plan.payer_hits, f"""
         SELECT s.txn_id, s.client_id, s.client_code, s.paise, s.minute, s.payer FROM {plan.stage} s
@@ -520,13 +520,12 @@ def _common(plan: ScanPlan) -> dict:
     return {"month_key": plan.month_key, "month_start": plan.month_start, "month_end": plan.month_end}
 
 
-def _payer_query(plan: ScanPlan, code: str, r: Rule, windows: tuple[str, str], hits: str, where: str, having: str,
+def _payer_query(plan: ScanPlan, code: str, r: Rule, windows: str, found_key: str, hits: str, where: str, having: str,
                  threshold_text: str, **params) -> tuple[str, str | None, dict]:
-    """A payer-window rule's candidates: the windows found (`windows`: the table and its
-    plan.found key) regrouped over their rows (`hits`) for the figures and evidence; no SELECT
-    when no window was found."""
-    windows, key = windows
-    if not plan.found.get(key):
+    """A payer-window rule's candidates: the windows found (`windows`, counted in
+    plan.found[found_key]) regrouped over their rows (`hits`) for the figures and evidence; no
+    SELECT when no window was found."""
+    if not plan.found.get(found_key):
         return code, None, {}
     bucket = f"(s.minute / {r.window_minutes})"
     return code, f"""
@@ -543,7 +542,7 @@ def _payer_query(plan: ScanPlan, code: str, r: Rule, windows: tuple[str, str], h
 
 def _velocity_payer_query(plan: ScanPlan) -> tuple[str, str | None, dict]:
     r = plan.rules[RuleCode.VELOCITY_PAYER]
-    return _payer_query(plan, RuleCode.VELOCITY_PAYER, r, (plan.payer_windows, PAYER_WINDOWS), plan.payer_hits, "",
+    return _payer_query(plan, RuleCode.VELOCITY_PAYER, r, plan.payer_windows, PAYER_WINDOWS, plan.payer_hits, "",
                         "count(*) >= %(count)s OR sum(s.paise) >= %(paise)s",
                         "'>= ' || %(count)s || ' payments or >= Rs ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
                         count=r.threshold_count, amount=r.threshold_amount, paise=_paise(r.threshold_amount))
@@ -584,7 +583,7 @@ def rule_queries(plan: ScanPlan) -> list[tuple[str, str, dict]]:
             out.append((RuleCode.VELOCITY_PAYER, f"SELECT * FROM {plan.payer_alerts}" if found.get(PAYER_ALERTS) else None, {}))
     if (r := rules.get(RuleCode.STRUCTURING)) is not None:
         band = _band(r)
-        out.append(_payer_query(plan, RuleCode.STRUCTURING, r, (BAND_WINDOWS, BAND_WINDOWS), HITS, "AND s.paise >= %(low)s AND s.paise <= %(paise)s",
+        out.append(_payer_query(plan, RuleCode.STRUCTURING, r, BAND_WINDOWS, BAND_WINDOWS, HITS, "AND s.paise >= %(low)s AND s.paise <= %(paise)s",
                                 "count(*) >= %(count)s",
                                 "'>= ' || %(count)s || ' payments of Rs ' || %(low_amount)s::text || ' to ' || %(amount)s::text || ' in ' || %(minutes)s || ' min'",
                                 **{k: v for k, v in band.items() if k != "minutes"}))  # fmt: skip
