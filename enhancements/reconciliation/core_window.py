@@ -47,6 +47,10 @@ PAID_SQL = f"""CASE
 END"""
 
 
+def _exact(x: str) -> str:
+    return f"(abs({x}) < 1e9 AND abs({x} * 100 - round({x} * 100)) < 1e-6)"
+
+
 def paise_sql(x: str) -> str:
     """round(x::numeric, 2) for a float8 expression, exactly (NULL stays NULL), at a fraction of
     the cost: float8 -> numeric goes through a 15-digit decimal string (the costliest step of
@@ -54,10 +58,17 @@ def paise_sql(x: str) -> str:
     15-significant-digit decimal lies within 1e-4 of n/100, so rounding it to the paisa gives
     exactly n/100 = n · 0.01 (scale 2, like round(.., 2)); every other value (a third
     decimal, NaN, infinity, huge) takes the original conversion."""
-    return (
-        f"CASE WHEN abs({x}) < 1e9 AND abs({x} * 100 - round({x} * 100)) < 1e-6 "
-        f"THEN round({x} * 100)::bigint * 0.01 ELSE round({x}::numeric, 2) END"
-    )
+    return f"CASE WHEN {_exact(x)} THEN round({x} * 100)::bigint * 0.01 ELSE round({x}::numeric, 2) END"
+
+
+def net_sql(amount: str, charges: list[str]) -> str:
+    """paise_sql(amount) minus each paise_sql(charge), exactly. When every term is exact (see
+    paise_sql) the difference is taken in integer paise and converted once: numeric arithmetic
+    per term was a fifth of building the window (1M rows: about 0.2 s)."""
+    exact = " AND ".join(_exact(x) for x in (amount, *charges))
+    paise = " - ".join(f"round({x} * 100)::bigint" for x in (amount, *charges))
+    fallback = " - ".join(f"({paise_sql(x)})" for x in (amount, *charges))
+    return f"CASE WHEN {exact} THEN ({paise}) * 0.01 ELSE {fallback} END"
 
 
 COLUMNS = (
@@ -71,8 +82,8 @@ SELECT_SQL = f"""
 SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code, payment_mode,
        {{bank_txn_id}} AS bank_txn_id, {{pg_txn_id}} AS pg_txn_id,
        {{client_txn_id}} AS client_txn_id, {{settlement_utr}} AS settlement_utr,
-       amount, amount - ({paise_sql("coalesce(convcharges, 0)")}) - ({paise_sql("coalesce(ep_charges, 0)")})
-         - ({paise_sql("coalesce(gst, 0)")}) AS expected_net,
+       amount, {net_sql("coalesce(paid_amount, act_amount)", [f"coalesce({c}, 0)" for c in ("convcharges", "ep_charges", "gst")])}
+         AS expected_net,
        paid, trans_date AT TIME ZONE '{{tz}}' AS trans_at
 FROM {{table}}
 CROSS JOIN LATERAL (SELECT {paise_sql("coalesce(paid_amount, act_amount)")} AS amount, {PAID_SQL} AS paid) AS money

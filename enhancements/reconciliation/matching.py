@@ -32,14 +32,14 @@ from decimal import Decimal
 
 from django.db import connection
 
+from . import storage
 from .models import ReconciliationRule
-from .storage import RESULTS, file_lines
+from .storage import RESULTS, file_lines, results_partition
 
 @dataclasses.dataclass(frozen=True)
 class Scratch:
     """A run's scratch tables: the core window, its pairs (read by every "still unpaired"
-    anti-join, the mismatch steps, the summary and the events, and written to
-    transaction_recon_table once, at the end, by a non-dry run) and the repeated references.
+    anti-join, the mismatch steps, the summary and the events) and the repeated references.
 
     UNLOGGED tables (no WAL, no index) rather than temporary ones: parallel workers cannot read
     a temporary table, and with these the pairing join, the leftover and MISSING_IN_BANK
@@ -48,9 +48,14 @@ class Scratch:
     are created inside the run's transaction and dropped before it commits (drop_scratch), so
     other sessions never see them, and a failed or killed run leaves none behind: its rollback
     takes their creation with it.
+
+    `in_place`: the pairs are written straight into the run's results partition (its first,
+    kept execution: storage.create_results_by_rule), which is not scratch; otherwise (a re-run,
+    a dry run) into the unlogged `recon_pairs_r<run>`, whose rows a kept re-run then copies.
     """
 
     run_id: int
+    in_place: bool = False
 
     @property
     def core(self) -> str:
@@ -58,22 +63,13 @@ class Scratch:
 
     @property
     def pairs(self) -> str:
-        return f"recon_pairs_r{int(self.run_id)}"
+        return results_partition(self.run_id) if self.in_place else f"recon_pairs_r{int(self.run_id)}"
 
     def line_dups(self, ref: str) -> str:
         return f"recon_line_dups_{ref}_r{int(self.run_id)}"
 
     def core_dups(self, ref: str) -> str:
         return f"recon_core_dups_{ref}_r{int(self.run_id)}"
-
-
-PAIR_COLUMNS = (
-    ("entry_id", "bigint"), ("line_no", "int"), ("txn_id", "text"), ("trans_date", "timestamptz"), ("client_id", "int"),
-    ("client_code", "text"), ("rule_id", "bigint"), ("outcome", "text"), ("mismatch_type", "text"),
-    ("file_amount", "numeric(14, 2)"), ("core_amount", "numeric(14, 2)"), ("file_net", "numeric(14, 2)"),
-    ("expected_net", "numeric(14, 2)"),
-)  # fmt: skip
-_PAIR_NAMES = ", ".join(name for name, _ in PAIR_COLUMNS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,33 +217,43 @@ def carried_references(*, file_id: int, references) -> set[str]:
         return {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
 
 
-def _pair(cursor, t: Scratch, query: str, params: dict, number: int) -> int:
-    """Add a rule's pairs (`query` gives PAIR_COLUMNS in order) as the pairs table's `number`th
-    child (table inheritance); returns how many. CREATE TABLE AS, whose SELECT can run in
-    parallel workers where an INSERT's cannot; readers of the pairs table read its children."""
-    casts = ", ".join(f"s.{name}::{kind}" for name, kind in PAIR_COLUMNS)
+def _pair(cursor, t: Scratch, query: str, params: dict, number: int, rule: RuleSpec, numbered_from: int | None) -> int:
+    """Add a rule's pairs (`query` gives the results' columns after id and run_id, in order) as
+    the pairs table's `number`th part; returns how many. CREATE TABLE AS, whose SELECT can run in
+    parallel workers where an INSERT's cannot. In place, the part is the rule's sub-partition of
+    the run's results; otherwise an unlogged child (table inheritance) of the scratch pairs
+    table. Readers of the pairs table read its parts either way."""
     part = f"{t.pairs}_{number}"
-    cursor.execute(f"CREATE UNLOGGED TABLE {part} AS SELECT {casts} FROM ({query}) AS s ({_PAIR_NAMES})", params)
+    select = storage.result_rows_select(t.run_id, query, numbered_from=numbered_from)
+    cursor.execute(f"CREATE {'' if t.in_place else 'UNLOGGED '}TABLE {part} AS {select}", params)
     rows = cursor.rowcount
-    cursor.execute(f"ALTER TABLE {part} INHERIT {t.pairs}")
+    if t.in_place:
+        storage.attach_rule_results(cursor, t.run_id, part, rule.id)
+    else:
+        cursor.execute(f"ALTER TABLE {part} INHERIT {t.pairs}")
     return rows
 
 
 def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[str], t: Scratch) -> dict[int, int]:
     """Pair lines with core rows, rule by rule, into the run's pairs table (empty itself: each
-    rule's pairs are a child table of it). Returns {rule id: pairs}. Rules on a reference no line
+    rule's pairs are a part of it). Returns {rule id: pairs}. Rules on a reference no line
     carries (`carried`, see carried_references) are skipped."""
     written: dict[int, int] = {rule.id: 0 for rule in rules}
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {t.pairs} CASCADE")
-        cursor.execute(f"CREATE UNLOGGED TABLE {t.pairs} ({', '.join(f'{name} {kind}' for name, kind in PAIR_COLUMNS)})")
+        if t.in_place:
+            storage.create_results_by_rule(cursor, t.run_id)
+        else:
+            cursor.execute(f"DROP TABLE IF EXISTS {t.pairs} CASCADE")
+            cursor.execute(f"CREATE UNLOGGED TABLE {t.pairs} ({storage.result_columns_ddl()})")
         lines = file_lines(cursor, file_id)
         live = [rule for rule in rules if rule.reference in carried]
         prepared: set[str] = set()
+        numbered = 0  # one_to_many pairs so far: their ids are numbered (storage.result_rows_select)
         for number, rule in enumerate(live, start=1):
             paired_before = sum(written.values())
             params = {**_params(rule, file_id), "tz": tz}
-            if rule.kind == ReconciliationRule.Kind.ONE_TO_MANY:
+            one_to_many = rule.kind == ReconciliationRule.Kind.ONE_TO_MANY
+            if one_to_many:
                 query = _one_to_many(rule, lines, t)
             else:
                 if rule.reference not in prepared:
@@ -258,17 +264,20 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
                     query = _one_to_one(rule, paired_before > 0, lines, t)
                 else:
                     query = _many_to_one(rule, lines, t)
-            written[rule.id] += _pair(cursor, t, query, params, number)
+            written[rule.id] += _pair(cursor, t, query, params, number, rule, numbered if one_to_many else None)
+            if one_to_many:
+                numbered += written[rule.id]
             if written[rule.id] > 10_000:
                 # The next rules' "still unpaired" anti-joins (and the leftover steps) need
-                # to know the table grew (statistics of the parent cover its children).
+                # to know the table grew (statistics of the parent cover its parts).
                 cursor.execute(f"ANALYZE {t.pairs} (entry_id, txn_id, trans_date)")
     return written
 
 
 def drop_scratch(t: Scratch, references) -> None:
     """Drop the run's scratch tables (those a rolled-back step created are gone already)."""
-    names = [t.core, t.pairs] + [name for ref in references for name in (t.line_dups(ref), t.core_dups(ref))]
+    names = [t.core, *([] if t.in_place else [t.pairs])]
+    names += [name for ref in references for name in (t.line_dups(ref), t.core_dups(ref))]
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE")  # CASCADE: the pairs' children
 

@@ -95,7 +95,12 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         # (min_parallel_table_scan_size).
         cursor.execute("SET LOCAL parallel_setup_cost = 0")
         cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
-    scratch = matching.Scratch(run.pk)
+    # A kept run's first execution pairs straight into its results partition; a re-run (the
+    # partition exists: it replaces its rows at the end) and a dry run pair into scratch.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NULL", [storage.results_partition(run.pk)])
+        first_execution = cursor.fetchone()[0]
+    scratch = matching.Scratch(run.pk, in_place=first_execution and not run.dry_run)
     core_window = (first - drift, end + drift)
     carried = matching.carried_references(file_id=file.pk, references=[s.reference for s in specs])
     prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried)

@@ -130,6 +130,9 @@ def test_one_to_many_bank_line_settles_a_utr_batch(core_rows, import_file, rules
     ((kind, line, amount, txn),) = Mismatch.objects.filter(run=run).values_list("type", "line_no", "amount", "txn_id")
     assert (kind, line, amount, txn) == ("AMOUNT", 3, Decimal("50.00"), None)
     assert {r.outcome for r in results.filter(txn_id__in=[t["txn_id"] for t in other])} == {"MISMATCHED"}
+    # Five pairs from two lines: each its own id (the admin opens a result by it).
+    first = results.order_by("pk").first()
+    assert len({r.pk for r in results}) == 5 and ReconResult.objects.get(pk=first.pk).txn_id == first.txn_id
 
 
 def test_many_to_one_split_lines_add_up(core_rows, gateway_file, rules, reconcile):
@@ -222,12 +225,12 @@ def test_enhancement_recon_table_is_distinct_from_the_legacy_one(db):
     assert ReconResult._meta.db_table == "transaction_recon_table"
 
 
-def test_window_paisa_rounding_is_exactly_round_numeric():
+def test_window_paisa_rounding_and_expected_net_are_exactly_round_numeric():
     import random
 
     from django.db import connection
 
-    from enhancements.reconciliation.core_window import paise_sql
+    from enhancements.reconciliation.core_window import net_sql, paise_sql
 
     rng = random.Random(5)
     values = [1.005, 2.675, 0.1 + 0.2, -0.005, 0.015, 1234.565, 1e9, 999999999.995, 123456789.125, -7.499999999,
@@ -241,3 +244,16 @@ def test_window_paisa_rounding_is_exactly_round_numeric():
             [values],
         )
         assert cursor.fetchone()[0] == 0
+        # The expected net: amount minus three charges, each rounded to the paisa first.
+        finite = [v for v in values if v is None or abs(v) < 1e15]  # numeric cannot hold NaN minus infinity
+        rows = [[rng.choice(finite) for _ in range(4)] for _ in range(3000)]
+        rows += [[rng.randint(0, 10**7) / 100, rng.randint(0, 500) / 100, 0.0, rng.randint(0, 90) / 100] for _ in range(500)]
+        cursor.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE ({net_sql('a', ['b', 'c', 'd'])}) IS DISTINCT FROM "
+            f"round(a::numeric, 2) - round(b::numeric, 2) - round(c::numeric, 2) - round(d::numeric, 2) "
+            f"OR ({net_sql('a', ['b', 'c', 'd'])})::text IS DISTINCT FROM "
+            f"(round(a::numeric, 2) - round(b::numeric, 2) - round(c::numeric, 2) - round(d::numeric, 2))::text) "
+            f"FROM unnest(%s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS v(a, b, c, d)",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        assert cursor.fetchone() == (len(rows), 0)

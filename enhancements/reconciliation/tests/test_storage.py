@@ -71,12 +71,26 @@ def test_rerun_replaces_the_runs_partition_and_dry_runs_write_none(core_rows, ga
     assert _partitions("transaction_recon_table") == [] and not ReconResult.objects.exists()
 
     run = reconcile(file)
-    ids = set(ReconResult.objects.filter(run=run).values_list("id", flat=True))
+    # Written in place: the run's partition, partitioned by rule (one part per rule, a default).
+    part = storage.results_partition(run.pk)
+    assert _partitions(part) == [f"{part}_1", f"{part}_d"]
+    ids = sorted(ReconResult.objects.filter(run=run).values_list("id", flat=True))
+    assert ids == [run.pk * 2**32 + 2, run.pk * 2**32 + 3]  # run and line number
     run = reconciliation_run_execute(run=run)
-    assert _partitions("transaction_recon_table") == [storage.results_partition(run.pk)]
-    assert ReconResult.objects.filter(run=run).count() == 2
-    assert ids.isdisjoint(ReconResult.objects.values_list("id", flat=True))  # the old rows went with their partition
-    assert _tables_like("transaction_recon_table_r") == [storage.results_partition(run.pk)]
+    assert _partitions("transaction_recon_table") == [part]
+    assert sorted(ReconResult.objects.values_list("id", flat=True)) == ids  # replaced, not added to
+    assert _tables_like("transaction_recon_table_r") == [f"{part}_1", f"{part}_d"]
+
+
+def test_results_outlive_their_rule_and_a_rerun_may_use_a_new_rule(core_rows, gateway_file, rules, reconcile):
+    old_rule, = rules({"reference": "txn_id"})
+    a = core_rows.transaction()
+    run = reconcile(gateway_file([gateway_line(txn_id=a["txn_id"])]))
+    assert list(ReconResult.objects.filter(run=run).values_list("rule_id", "outcome")) == [(old_rule.pk, "MATCHED")]
+    new_rule, = rules({"reference": "txn_id", "name": "replacement"})  # deletes the old rule
+    assert list(ReconResult.objects.filter(run=run).values_list("rule_id", "outcome")) == [(None, "MATCHED")]
+    run = reconciliation_run_execute(run=run)
+    assert list(ReconResult.objects.filter(run=run).values_list("rule_id", "outcome")) == [(new_rule.pk, "MATCHED")]
 
 
 def test_a_transaction_paired_by_an_earlier_run_is_not_missing_from_a_later_file(core_rows, gateway_file, rules,
