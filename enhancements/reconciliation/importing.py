@@ -245,6 +245,10 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
     sql = _BulkSql(plan, names)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")  # one pass over the rows: compiling costs more than it saves
+        # At the default costs the planner keeps the day / status grouping serial (it prices
+        # starting workers above scanning a million raw lines alone).
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
         # The raw table has no statistics (ANALYZE would cost a scan): without this the planner
         # takes it for a few rows and loops over it once per distinct day.
         cursor.execute("SET LOCAL enable_nestloop = off")
@@ -344,10 +348,15 @@ class _BulkSql:
             t, cell = trimmed[field], col[field]
             return f"coalesce(CASE WHEN {unpadded(cell)} THEN length({cell}) ELSE length({t}) END <= {MAX_TEXT}, true)"
 
+        # csv_bulk's clean shapes hold at most 11 integer digits and 2 decimals (13 digits in
+        # paise): numeric(14, 2), the entries' type, holds them exactly. Read straight into it,
+        # the later casts to it are no-ops the planner drops (one conversion per cell, not two).
         def money(field: str) -> str:
             if field not in col:
-                return "NULL::numeric"
-            return f"({col[field]}::numeric * 0.01)" if plan.rows.builder.paise else f"{col[field]}::numeric"
+                return "NULL::numeric(14, 2)"
+            if plan.rows.builder.paise:
+                return f"({col[field]}::bigint * 0.01)::numeric(14, 2)"
+            return f"{col[field]}::numeric(14, 2)"
 
         # Every text column is NULL or accepted only within MAX_TEXT characters (`ok` below).
         self.known_max = {f: MAX_TEXT for f in (*REFERENCE_FIELDS, "payment_mode")}
@@ -374,10 +383,11 @@ class _BulkSql:
         self.select = f"""
             SELECT {storage.entry_id_sql('%(file)s', 'line_no')}, %(file)s, line_no, {', '.join(REFERENCE_FIELDS)},
                    coalesce(amount, net), fee, tax,
-                   CASE WHEN net IS NULL THEN amount - ({deducted}) ELSE net END, {has_fee_info}, txn_date, status,
-                   payment_mode
+                   CASE WHEN no_net THEN (amount - ({deducted}))::numeric(14, 2) ELSE net END, {has_fee_info}, txn_date,
+                   status, payment_mode
             FROM (SELECT b.line_no, {', '.join(f'{text(f)} AS {f}' for f in REFERENCE_FIELDS)},
                          {', '.join(f'{money(f)} AS {f}' for f in MONEY_FIELDS)},
+                         {f"{col['net']} IS NULL" if 'net' in col else 'true'} AS no_net,
                          {'dm.day' if 'txn_date' in col else 'NULL::date'} AS txn_date,
                          {'sm.status' if 'status' in col else 'NULL::text'} AS status,
                          {text('payment_mode')} AS payment_mode
@@ -409,16 +419,19 @@ class _BulkSql:
         status_sql = self._status_column or "NULL::text"
         if not (self._day_column or self._status_column):
             return
+        # The (day, status) pairs rather than GROUPING SETS ((d), (s)): a plain grouping runs in
+        # parallel workers (each hashing its share into a few groups), the grouping sets do not
+        # (1M lines: 0.2 s instead of 0.42 s). Days times statuses stay few.
         cursor.execute(
-            f"""SELECT d, s, GROUPING(d) FROM (SELECT {day_sql} AS d, {status_sql} AS s FROM {names.raw} r
-            WHERE r.c0 IS DISTINCT FROM %s) AS x GROUP BY GROUPING SETS ((d), (s))""",
+            f"""SELECT d, s FROM (SELECT {day_sql} AS d, {status_sql} AS s FROM {names.raw} r
+            WHERE r.c0 IS DISTINCT FROM %s) AS x GROUP BY d, s""",
             [PLACEHOLDER_MARK],
         )
         days, statuses = {}, {}
-        for day_text, status_raw, is_status in cursor.fetchall():
-            if not is_status and day_text is not None:
+        for day_text, status_raw in cursor.fetchall():
+            if day_text is not None and day_text not in days:
                 days[day_text] = self.plan.day(day_text)
-            elif is_status and status_raw is not None:
+            if status_raw is not None and status_raw not in statuses:
                 statuses[status_raw] = self.plan.status(status_raw)
         days = {k: v for k, v in days.items() if v is not None}
         statuses = {k: v for k, v in statuses.items() if v is not None}
