@@ -269,8 +269,10 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
                 numbered += written[rule.id]
             if written[rule.id] > 10_000:
                 # The next rules' "still unpaired" anti-joins (and the leftover steps) need
-                # to know the table grew (statistics of the parent cover its parts).
-                cursor.execute(f"ANALYZE {t.pairs} (entry_id, txn_id, trans_date)")
+                # to know the table grew (statistics of the parent cover its parts); the summary
+                # counts the MATCHED pairs (outcome: without its statistics the planner expects
+                # a few thousand and sorts a million pairs instead of hashing them: 0.38 s, not 0.15 s).
+                cursor.execute(f"ANALYZE {t.pairs} (entry_id, txn_id, trans_date, outcome)")
     return written
 
 
