@@ -113,14 +113,25 @@ def _unpaired_core(t: Scratch) -> str:
 
 def _dup_tables(ref: str, lines: str, t: Scratch) -> list[str]:
     """References repeated in the file / in the window, once per reference and run (the
-    many_to_one and one_to_one rules on a reference share them)."""
+    many_to_one and one_to_one rules on a reference share them).
+
+    Both aggregates are one statement: each is a serial hash aggregate (a million groups: the
+    parallel plan's partial groups would not shrink), and with partial scans ruled out for the
+    statement the planner runs them side by side in two workers (a Parallel Append of the two),
+    instead of one after the other (1M lines and window rows: 0.9 s instead of 1.3 s)."""
+    both = f"recon_dups_{ref}_r{int(t.run_id)}"
     return [
-        f"DROP TABLE IF EXISTS {t.line_dups(ref)}, {t.core_dups(ref)}",
-        f"""CREATE UNLOGGED TABLE {t.line_dups(ref)} AS
-        SELECT e.{ref} AS ref FROM {lines} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
-        GROUP BY e.{ref} HAVING count(*) > 1""",
-        f"""CREATE UNLOGGED TABLE {t.core_dups(ref)} AS
-        SELECT c.{ref} AS ref FROM {t.core} c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
+        f"DROP TABLE IF EXISTS {t.line_dups(ref)}, {t.core_dups(ref)}, {both}",
+        "SET LOCAL min_parallel_table_scan_size = '100GB'",
+        f"""CREATE UNLOGGED TABLE {both} AS
+        SELECT true AS in_file, e.{ref}::text AS ref FROM {lines} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
+        GROUP BY e.{ref} HAVING count(*) > 1
+        UNION ALL
+        SELECT false, c.{ref} FROM {t.core} c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
+        "SET LOCAL min_parallel_table_scan_size TO DEFAULT",
+        f"CREATE UNLOGGED TABLE {t.line_dups(ref)} AS SELECT ref FROM {both} WHERE in_file",
+        f"CREATE UNLOGGED TABLE {t.core_dups(ref)} AS SELECT ref FROM {both} WHERE NOT in_file",
+        f"DROP TABLE {both}",
         f"ANALYZE {t.line_dups(ref)}",
         f"ANALYZE {t.core_dups(ref)}",
     ]
