@@ -329,24 +329,30 @@ class _BulkSql:
         trimmed = {f: f"b.{f}_t" for f in texts}
         absent_len = max(len(word) for word in ABSENT_WORDS)
 
+        # Clean lines are printable ASCII (csv_bulk's shapes): a cell's octet length is its
+        # length (length() would count UTF-8 characters byte by byte), and lower() under the "C"
+        # collation gives the same, without the locale's wide-character conversion (1M lines:
+        # the conversion 1.8 -> 1.67 s).
+        def lower(t: str) -> str:
+            return f'lower({t} COLLATE "C")'
+
         # A cell with no space at either end is its own trimmed value, and one longer than any
-        # absent word (in bytes: a longer non-ASCII cell cannot equal an ASCII word) is no
-        # absent word: most cells, read without trimming (a copy per test).
+        # absent word is no absent word: most cells, read without trimming (a copy per test).
         def text(field: str) -> str:
             if field not in trimmed:
                 return "NULL"
             t, cell = trimmed[field], col[field]
             return (f"CASE WHEN octet_length({cell}) > {absent_len} AND {unpadded(cell)} THEN {cell} "
-                    f"WHEN length({t}) <= {absent_len} AND lower({t}) IN {_ABSENT_SQL} THEN NULL ELSE {t} END")
+                    f"WHEN octet_length({t}) <= {absent_len} AND {lower(t)} IN {_ABSENT_SQL} THEN NULL ELSE {t} END")
 
         def present(field: str) -> str:
             t, cell = trimmed[field], col[field]
-            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(cell)}) OR length({t}) > {absent_len} "
-                    f"OR lower({t}) NOT IN {_ABSENT_SQL}, false)")
+            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(cell)}) OR octet_length({t}) > {absent_len} "
+                    f"OR {lower(t)} NOT IN {_ABSENT_SQL}, false)")
 
         def within_max(field: str) -> str:
             t, cell = trimmed[field], col[field]
-            return f"coalesce(CASE WHEN {unpadded(cell)} THEN length({cell}) ELSE length({t}) END <= {MAX_TEXT}, true)"
+            return f"coalesce(CASE WHEN {unpadded(cell)} THEN octet_length({cell}) ELSE octet_length({t}) END <= {MAX_TEXT}, true)"
 
         # csv_bulk's clean shapes hold at most 11 integer digits and 2 decimals (13 digits in
         # paise): numeric(14, 2), the entries' type, holds them exactly. Read straight into it,
