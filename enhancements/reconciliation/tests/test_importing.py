@@ -190,11 +190,13 @@ def _import_both_ways(data: bytes, monkeypatch, bad_rows="quarantine") -> tuple:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.one_of(_LINE, _LINE, _LINE, _ODD), max_size=12), st.booleans(), st.booleans())
-def test_bulk_path_gives_what_streaming_gives(monkeypatch, lines, crlf, unterminated):
-    text = "\r\n" if crlf else "\n"
-    body = text.join(",".join(cells) for cells in [GATEWAY_HEADER, *lines])
-    data = (body + ("" if unterminated else text)).encode("utf-8")
+@given(st.lists(st.one_of(_LINE, _LINE, _LINE, _ODD), max_size=12), st.sampled_from(["\n", "\r\n", None]),
+       st.lists(st.booleans(), min_size=13, max_size=13), st.booleans())
+def test_bulk_path_gives_what_streaming_gives(monkeypatch, lines, end, crlf, unterminated):
+    # Every line ends in LF, or every line in CR LF, or (None) each in either (crlf[n]).
+    ends = [end or ("\r\n" if crlf[n] else "\n") for n in range(len(lines) + 1)]
+    body = "".join(",".join(cells) + end for cells, end in zip([GATEWAY_HEADER, *lines], ends, strict=True))
+    data = (body[: -len(ends[-1])] if unterminated else body).encode("utf-8")
     bulk, streamed, _ = _import_both_ways(data, monkeypatch)
     assert bulk == streamed
 

@@ -93,6 +93,7 @@ def test_malformed_lines_become_row_errors_and_good_lines_survive():
         b"BNK\xff\xfe6,T6,100,20/11/2026,SUCCESS,UPI\n"   # wrong encoding
         b"BNK7,T7,100,20/11/2026,MAYBE,UPI\n"            # unknown status
         b"BNK8,T8,100,20/11/2026,SUCCESS,UPI\n"
+        b"BNK9,T9,100000000000000000000000000,20/11/2026,SUCCESS,UPI\n"  # more digits than Decimal rounds
     )
     result = items(data, BANK)
     good = [i for i in result if isinstance(i, ParsedRow)]
@@ -104,6 +105,7 @@ def test_malformed_lines_become_row_errors_and_good_lines_survive():
     assert "wrong column count: 4 instead of 6" in bad[6]
     assert "not valid in the file's encoding" in bad[7]
     assert "unknown value 'MAYBE'" in bad[8]
+    assert "'100000000000000000000000000' is out of range" in bad[10]
 
 
 def test_header_problems_reject_the_whole_file():
@@ -265,7 +267,10 @@ def test_bulk_blocks_keep_line_numbers_and_read_other_lines_like_streaming():
     data = header + clean + odd + b"\r\n" + clean
     plan = bulk_csv(io.BytesIO(data), FEE_PLUS)
     copied = b"".join(plan.blocks(io.BytesIO(data)))
-    lines = copied.split(b"\n")
+    # COPY reads the header's line end throughout: CR LF here, kept (every line, the
+    # placeholders Python's lines leave included).
+    assert plan.newline == b"\r\n" and copied.count(b"\n") == copied.count(b"\r\n") == 4
+    lines = copied.split(b"\r\n")
     assert len(lines) == 5 and lines[0] == clean[:-2] and lines[1].startswith(PLACEHOLDER_MARK.encode()) and lines[4] == b""
     streamed = [i for i in items(data, FEE_PLUS) if i.line_no in (3, 4)]
     assert plan.python_items == streamed and (plan.data_rows, plan.clean_lines) == (3, 2)
