@@ -65,6 +65,10 @@ class Scratch:
     def pairs(self) -> str:
         return results_partition(self.run_id) if self.in_place else f"recon_pairs_r{int(self.run_id)}"
 
+    @property
+    def leftover(self) -> str:
+        return f"recon_leftover_r{int(self.run_id)}"
+
     def line_dups(self, ref: str) -> str:
         return f"recon_line_dups_{ref}_r{int(self.run_id)}"
 
@@ -289,7 +293,7 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
 
 def drop_scratch(t: Scratch, references) -> None:
     """Drop the run's scratch tables (those a rolled-back step created are gone already)."""
-    names = [t.core, *([] if t.in_place else [t.pairs])]
+    names = [t.core, t.leftover, *([] if t.in_place else [t.pairs])]
     names += [name for ref in references for name in (t.line_dups(ref), t.core_dups(ref))]
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE")  # CASCADE: the pairs' children
@@ -303,51 +307,54 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
     """
     with connection.cursor() as cursor:
         lines = file_lines(cursor, file_id)
-        cursor.execute("DROP TABLE IF EXISTS recon_leftover, recon_duplicate")
+        cursor.execute(f"DROP TABLE IF EXISTS {t.leftover}, recon_duplicate")
         cursor.execute(
-            f"""CREATE TEMPORARY TABLE recon_leftover ON COMMIT DROP AS
+            f"""CREATE UNLOGGED TABLE {t.leftover} AS
             SELECT e.* FROM {lines} e
             WHERE e.file_id = %(file)s AND NOT EXISTS (SELECT 1 FROM {t.pairs} r WHERE r.entry_id = e.id)""",
             {"file": file_id},
         )
         # A few thousand lines: with statistics, the DUPLICATE checks below start from them
         # (and find their namesakes in the file) instead of joining the whole file first.
-        cursor.execute("ANALYZE recon_leftover")
-        cursor.execute("CREATE TEMPORARY TABLE recon_duplicate (entry_id bigint, detail text) ON COMMIT DROP")
+        cursor.execute(f"ANALYZE {t.leftover}")
         # Only references some unpaired line carries can make it a duplicate; each check of an
         # absent one would still scan the file's lines.
-        cursor.execute(f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM recon_leftover")
+        cursor.execute(f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {t.leftover}")
         carried = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
+        checks = []
         for ref in (r for r in references if r in carried):
             # Another line with this reference was paired in this run. (That line may have
             # several pairs, one_to_many: the detail names the first transaction by id, so that
             # a re-run writes the same text whatever order the plan reads the pairs in.)
-            cursor.execute(
-                f"""INSERT INTO recon_duplicate
-                SELECT DISTINCT ON (l.id) l.id, 'same ' || %(ref)s || ' as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
-                FROM recon_leftover l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
+            checks.append(
+                f"""(SELECT DISTINCT ON (l.id) l.id, 'same {ref} as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
+                FROM {t.leftover} l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
                 JOIN {t.pairs} r ON r.entry_id = e.id
-                WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no, r.txn_id, r.trans_date""",
-                {"file": file_id, "ref": ref},
+                WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no, r.txn_id, r.trans_date)"""
             )
-            if ref not in unique_references:
-                continue
-            # The reference names several core transactions: it cannot identify one.
-            cursor.execute(
-                f"""INSERT INTO recon_duplicate
-                SELECT l.id, %(ref)s || ' ' || l.{ref} || ' names ' || count(*) || ' core transactions'
-                FROM recon_leftover l JOIN {t.core} c ON c.{ref} = l.{ref}
-                WHERE l.{ref} IS NOT NULL GROUP BY l.id, l.{ref} HAVING count(*) > 1""",
-                {"ref": ref},
-            )
+            if ref in unique_references:
+                # The reference names several core transactions: it cannot identify one.
+                checks.append(
+                    f"""(SELECT l.id, '{ref} ' || l.{ref} || ' names ' || count(*) || ' core transactions'
+                    FROM {t.leftover} l JOIN {t.core} c ON c.{ref} = l.{ref}
+                    WHERE l.{ref} IS NOT NULL GROUP BY l.id, l.{ref} HAVING count(*) > 1)"""
+                )
+        # All the checks in one statement whose scans of the file, the pairs and the window run
+        # in parallel workers (an INSERT's cannot; the leftover lines are an unlogged table, which
+        # workers can read, for that): 1M lines, 0.4 s -> 0.24 s.
         cursor.execute(
-            """INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+            "CREATE TEMPORARY TABLE recon_duplicate (entry_id, detail) ON COMMIT DROP AS "
+            + (" UNION ALL ".join(checks) or "SELECT NULL::bigint, NULL::text WHERE false"),
+            {"file": file_id},
+        )
+        cursor.execute(
+            f"""INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
                    rule_id, amount, file_amount, core_amount, detail)
             SELECT CASE WHEN d.detail IS NULL THEN 'MISSING_IN_SYSTEM' ELSE 'DUPLICATE' END || ':line:' || l.line_no,
                    CASE WHEN d.detail IS NULL THEN 'MISSING_IN_SYSTEM' ELSE 'DUPLICATE' END,
                    l.id, l.line_no, NULL, NULL, NULL, NULL, l.amount, l.amount, NULL,
                    coalesce(d.detail, 'no core transaction carries this line''s reference')
-            FROM recon_leftover l
+            FROM {t.leftover} l
             LEFT JOIN (SELECT DISTINCT ON (entry_id) entry_id, detail FROM recon_duplicate ORDER BY entry_id) d
               ON d.entry_id = l.id"""
         )
