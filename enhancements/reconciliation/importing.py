@@ -2,9 +2,9 @@
 the staging table (reconciliation_entries: the file's own partition, storage.py).
 
 Plain CSV files take the bulk path (integrations.settlement_files.csv_bulk + _bulk_entries:
-the raw lines COPied into a temporary table and converted in SQL, the few other lines read by
-the streaming parser's code); every other file, and any CSV the bulk path cannot prove equal
-to streaming, is parsed in one streaming pass and its good lines COPied.
+the raw lines COPied into an unlogged table of the import's own and converted in SQL, the few
+other lines read by the streaming parser's code); every other file, and any CSV the bulk path
+cannot prove equal to streaming, is parsed in one streaming pass and its good lines COPied.
 
 Bad lines are reported row by row (QuarantinedRow). With BadRows.QUARANTINE the good
 lines are imported; with ALL_OR_NOTHING nothing is, and the file is recorded as
@@ -23,6 +23,7 @@ from typing import BinaryIO
 from django.db import IntegrityError, connection, transaction
 
 from core_legacy.sql_translation import unpadded
+from enhancements.platform.sql_session import prefer_parallel
 
 from integrations.settlement_files import (
     ENTRY_FIELDS,
@@ -245,10 +246,7 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
     sql = _BulkSql(plan, names)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")  # one pass over the rows: compiling costs more than it saves
-        # At the default costs the planner keeps the day / status grouping serial (it prices
-        # starting workers above scanning a million raw lines alone).
-        cursor.execute("SET LOCAL parallel_setup_cost = 0")
-        cursor.execute("SET LOCAL parallel_tuple_cost = 0.001")
+        prefer_parallel(cursor)  # the day / status grouping over the raw lines (unlogged)
         # The raw table has no statistics (ANALYZE would cost a scan): without this the planner
         # takes it for a few rows and loops over it once per distinct day.
         cursor.execute("SET LOCAL enable_nestloop = off")

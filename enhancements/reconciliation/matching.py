@@ -4,9 +4,9 @@
 Every step is one SQL statement over whole sets; nothing loops over rows in Python.
 
 1. Rules in priority order. Each pairs still-unpaired lines with still-unpaired core rows
-   by its reference, within its source / payment-mode filters, and writes the pairs to the
-   run's scratch table `recon_pairs_r<run>` with the rule's id (the first rule that matches wins); the
-   run stores them in transaction_recon_table at its end (storage.write_run_results):
+   by its reference, within its source / payment-mode filters, and writes the pairs with the
+   rule's id (the first rule that matches wins) to the run's pairs table: its results
+   partition on a first execution, else the scratch `recon_pairs_r<run>` (Scratch):
    - one_to_one: a line's reference finds exactly one core row; when several lines carry
      the reference of one core row, the first line (by line number) pairs. The pair is
      then checked: STATUS (file paid vs core paid), AMOUNT (outside the rule's tolerance),
@@ -327,7 +327,7 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
             # several pairs, one_to_many: the detail names the first transaction by id, so that
             # a re-run writes the same text whatever order the plan reads the pairs in.)
             checks.append(
-                f"""(SELECT DISTINCT ON (l.id) l.id, 'same {ref} as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
+                f"""(SELECT DISTINCT ON (l.id) l.id, {len(checks)}, 'same {ref} as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
                 FROM {t.leftover} l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
                 JOIN {t.pairs} r ON r.entry_id = e.id
                 WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no, r.txn_id, r.trans_date)"""
@@ -335,16 +335,17 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
             if ref in unique_references:
                 # The reference names several core transactions: it cannot identify one.
                 checks.append(
-                    f"""(SELECT l.id, '{ref} ' || l.{ref} || ' names ' || count(*) || ' core transactions'
+                    f"""(SELECT l.id, {len(checks)}, '{ref} ' || l.{ref} || ' names ' || count(*) || ' core transactions'
                     FROM {t.leftover} l JOIN {t.core} c ON c.{ref} = l.{ref}
                     WHERE l.{ref} IS NOT NULL GROUP BY l.id, l.{ref} HAVING count(*) > 1)"""
                 )
         # All the checks in one statement whose scans of the file, the pairs and the window run
         # in parallel workers (an INSERT's cannot; the leftover lines are an unlogged table, which
-        # workers can read, for that): 1M lines, 0.4 s -> 0.24 s.
+        # workers can read, for that): 1M lines, 0.4 s -> 0.24 s. A line several checks catch
+        # is reported by the first (`nth`), whatever order the workers deliver them in.
         cursor.execute(
-            "CREATE TEMPORARY TABLE recon_duplicate (entry_id, detail) ON COMMIT DROP AS "
-            + (" UNION ALL ".join(checks) or "SELECT NULL::bigint, NULL::text WHERE false"),
+            "CREATE TEMPORARY TABLE recon_duplicate (entry_id, nth, detail) ON COMMIT DROP AS "
+            + (" UNION ALL ".join(checks) or "SELECT NULL::bigint, NULL::int, NULL::text WHERE false"),
             {"file": file_id},
         )
         cursor.execute(
@@ -355,7 +356,7 @@ def stage_leftovers(*, file_id: int, references: list[str], unique_references: l
                    l.id, l.line_no, NULL, NULL, NULL, NULL, l.amount, l.amount, NULL,
                    coalesce(d.detail, 'no core transaction carries this line''s reference')
             FROM {t.leftover} l
-            LEFT JOIN (SELECT DISTINCT ON (entry_id) entry_id, detail FROM recon_duplicate ORDER BY entry_id) d
+            LEFT JOIN (SELECT DISTINCT ON (entry_id) entry_id, detail FROM recon_duplicate ORDER BY entry_id, nth) d
               ON d.entry_id = l.id"""
         )
 

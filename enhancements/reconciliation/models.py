@@ -166,8 +166,9 @@ class ReconciliationRun(models.Model):
 class ReconResult(models.Model):
     """One pairing of a file line with a core transaction (the enhancement's recon table).
 
-    Partitioned by run (migration 0004): a run computes its pairs in a temporary table and
-    writes them, once, as its own partition; a re-run replaces the partition (storage.py)."""
+    Partitioned by run (migration 0004): a run's first execution writes its pairs straight into
+    its own partition (itself partitioned by rule); a re-run replaces that partition's rows
+    (storage.py)."""
 
     class Outcome(models.TextChoices):
         MATCHED = "MATCHED"
@@ -195,8 +196,8 @@ class ReconResult(models.Model):
 
     class Meta:
         db_table = "transaction_recon_table"
-        # No index: a run's rows are read as its whole partition (the run's own joins use its
-        # temporary pairs table; later readers select a run, which picks its partition).
+        # No index: a run's rows are read as its whole partition (by the run's own joins, and
+        # by later readers, who select a run, which picks its partition).
 
 
 class Mismatch(models.Model):

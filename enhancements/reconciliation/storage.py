@@ -10,8 +10,9 @@ partition's CHECK constraint. Readers go through the parent tables and the ORM a
 filter on the file / run picks its partition.
 
 Both partitioned tables have no index: a file's lines and a run's pairs are read whole, by
-hash joins, and each is written once by one statement (a line number is unique in its file by
-construction: COPY order or the parser's count).
+hash joins. A file's lines are written once, by one statement (a line number is unique in its
+file by construction: COPY order or the parser's count); a run's, by one statement per rule
+into the rule's sub-partition, or on a re-run by one DELETE and one INSERT.
 """
 
 from __future__ import annotations
@@ -40,17 +41,18 @@ RESULT_COLUMNS = (
     ("core_amount", "numeric(14, 2)", True), ("file_net", "numeric(14, 2)", True), ("expected_net", "numeric(14, 2)", True),
 )  # fmt: skip
 
-_LINE_SPAN = 1 << 32  # line numbers are int4: below 2^31
+_ID_SPAN = 1 << 32  # line numbers are int4: below 2^31
 
 
 def entry_id(file_id: int, line_no: int) -> int:
     """A staged line's id: unique because (file, line number) is, and computable by both import
-    paths without a sequence call per line."""
-    return file_id * _LINE_SPAN + line_no
+    paths without a sequence call per line. (A result's id is built the same way from its run.)"""
+    return file_id * _ID_SPAN + line_no
 
 
 def entry_id_sql(file_sql: str, line_sql: str) -> str:
-    return f"({file_sql}::bigint * {_LINE_SPAN} + {line_sql})"
+    """entry_id in SQL (and a result's id, with its run in place of the file)."""
+    return f"({file_sql}::bigint * {_ID_SPAN} + {line_sql})"
 
 
 def entries_partition(file_id: int) -> str:
@@ -146,7 +148,6 @@ def attach_entries(cursor, file_id: int) -> None:
 # the end of the run's transaction. A re-run (the partition exists) pairs into scratch tables
 # and replaces the partition's rows (write_run_results).
 
-_RUN_SPAN = 1 << 32
 _NUMBERED = 1 << 31  # line numbers are int4, below 2^31: numbered ids sit above them
 
 
@@ -157,8 +158,10 @@ def _result_id_sql(run_id: int, numbered_from: int | None) -> str:
     that share a line (one_to_many: a line settles several transactions) are numbered instead,
     above every line number, from `numbered_from` (rule after rule)."""
     if numbered_from is None:
-        return f"({int(run_id)}::bigint * {_RUN_SPAN} + p.line_no)"
-    return f"({int(run_id)}::bigint * {_RUN_SPAN} + {_NUMBERED + int(numbered_from)} + row_number() OVER ())"
+        return entry_id_sql(str(int(run_id)), "p.line_no")
+    # Numbered in a fixed order, so that a re-run gives each pair the id it had.
+    return (f"({int(run_id)}::bigint * {_ID_SPAN} + {_NUMBERED + int(numbered_from)} "
+            f"+ row_number() OVER (ORDER BY p.entry_id, p.txn_id, p.trans_date))")
 
 
 def result_rows_select(run_id: int, pairs_sql: str, *, numbered_from: int | None = None) -> str:
@@ -204,5 +207,10 @@ def write_run_results(cursor, run_id: int, pairs_table: str) -> None:
         cursor.execute(f"ALTER TABLE {RESULTS} ATTACH PARTITION {table} FOR VALUES IN ({int(run_id)})")
         return
     columns = ", ".join(name for name, _, _ in RESULT_COLUMNS)
+    # Deleting a rule sets its results' rule_id to NULL, which moves them to the DEFAULT
+    # sub-partition; a DELETE meeting a row moved under it fails ("already moved to another
+    # partition"). This lock waits for such an update and holds off the next until the run
+    # commits; it does not conflict with readers (other runs reading this run's results).
+    cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
     cursor.execute(f"DELETE FROM {table}")
     cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {pairs_table}")

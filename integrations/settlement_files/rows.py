@@ -127,14 +127,10 @@ class RowBuilder:
             return None
         if self.profile.amount_unit == "paise":
             amount = amount / 100
-        # Before rounding: a long enough run of digits has more than the 28 significant digits
-        # Decimal.quantize can hold, and would raise instead of being reported.
-        if abs(amount) >= MAX_AMOUNT:
+        # Tested before rounding too: a long enough run of digits has more than the 28 significant
+        # digits Decimal.quantize can hold, and would raise instead of being reported.
+        if abs(amount) >= MAX_AMOUNT or abs(amount := quantize_paise(amount)) >= MAX_AMOUNT:
             errors.append(f"{field}: {str(value)[:40]!r} is out of range")
-            return None
-        amount = quantize_paise(amount)
-        if abs(amount) >= MAX_AMOUNT:  # rounded up to the limit
-            errors.append(f"{field}: {amount} is out of range")
             return None
         return amount
 

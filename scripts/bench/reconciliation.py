@@ -158,9 +158,9 @@ def _limit_seconds(path: str, *, logged: bool = False) -> float:
 
 
 def _quiesce(progress) -> None:
-    """Flush what seeding the core wrote before the timed part: otherwise the checkpoint it
-    triggers (half a gigabyte of new pages) writes them out while the import and the run are
-    timed, and is over by the time the limit is."""
+    """Flush what was written before a timed part: otherwise the checkpoint that seeding the
+    core triggers (half a gigabyte of new pages) writes them out while the import and the run
+    are timed, and the import's and the run's own while the limit is."""
     from django.db import DatabaseError, connection
 
     try:
@@ -233,11 +233,13 @@ def run(*, size: int, progress) -> dict:
             run_ = reconciliation_run_execute(run=reconciliation_run_create(file=record))
         finished = time.perf_counter()
         progress(f"import {imported - started:.1f}s, match {finished - imported:.1f}s; measuring the limit")
+        _quiesce(progress)  # the import's and the run's writes, likewise
         with transaction.atomic():
             limit = _limit_seconds(path)
         progress(f"limit (plain COPY + one hash join) {limit:.1f}s")
         # The same into an ordinary logged table; the timed part includes the commit (a
         # durable write pays its WAL flush there), as the import's and the run's do.
+        _quiesce(progress)
         limit_logged = _limit_seconds(path, logged=True)
         progress(f"logged limit (COPY into a logged table + one hash join) {limit_logged:.1f}s")
     finally:

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_table
+from enhancements.platform.sql_session import prefer_parallel
 from enhancements.regulatory.reporting import month_bounds
 
 from ..models import Alert, AuditEntry, Rule, RuleCode
@@ -325,7 +326,7 @@ def _scan_concurrent(rules: dict[str, Rule], month_start: dt.date, month_end: dt
             # of the month passes the hits pass's ORed tests where ~6 % do). Measured: parts
             # 0.6-0.85 s against 0.83-0.93 s serial, hits 0.19 s against 0.3 s (1M rows, loaded).
             # The other statements of this transaction write, or read temp tables: never parallel.
-            cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
+            prefer_parallel(cursor)
             windows.find_groups(cursor, plan, step, payers=False)
             windows.collect_hits(cursor, plan)
             step(f"hits table: {plan.hit_rows:,} rows any alert can cite")

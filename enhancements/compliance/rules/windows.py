@@ -32,6 +32,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from core_legacy.sql import core_table
+from enhancements.platform.sql_session import prefer_parallel
 
 from ..models import MerchantDailyVolume, MerchantKyc, Rule, RuleCode
 from .sqlbits import aware_sql, mask_sql
@@ -288,7 +289,7 @@ def payer_side(cursor, plan: ScanPlan, *, unlogged: bool = False) -> None:
     if not _create(cursor, plan, plan.payers, *query, key=PAYERS, unlogged=unlogged):
         return
     if unlogged:  # as for the parts and hits passes (scan._scan_concurrent); this transaction only
-        cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
+        prefer_parallel(cursor)
     _create(cursor, plan, plan.payer_hits, f"""
         SELECT s.txn_id, s.client_id, s.client_code, s.paise, s.minute, s.payer FROM {plan.stage} s
         WHERE s.payer IN (SELECT c.payer FROM {plan.payers} c)""", key=PAYER_HITS, unlogged=unlogged)
