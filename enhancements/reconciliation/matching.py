@@ -151,9 +151,15 @@ def _dup_tables(ref: str, lines: str, t: Scratch) -> list[str]:
         f"DROP TABLE {both}",
         f"ANALYZE {t.line_dups(ref)}",
         f"ANALYZE {t.core_dups(ref)}",
-        # The lines whose reference is repeated in the file, and the window's rows carrying one
-        # of those references: all that many_to_one and one_to_one's first-line-first branch
-        # join (a few thousand rows; each of them joined the whole file and window, 0.2 s).
+    ]
+
+
+def _shared_tables(ref: str, lines: str, t: Scratch) -> list[str]:
+    """The lines whose reference is repeated in the file, and the window's rows carrying one of
+    those references: all that many_to_one and one_to_one's first-line-first branch join (a few
+    thousand rows; each of them joined the whole file and window, 0.2 s at a million lines).
+    Only when some reference repeats in the file."""
+    return [
         f"""CREATE UNLOGGED TABLE {t.shared_lines(ref)} AS SELECT e.* FROM {lines} e
         WHERE e.file_id = %(file)s AND e.{ref} IN (SELECT d.ref FROM {t.line_dups(ref)} d)""",
         f"""CREATE UNLOGGED TABLE {t.shared_core(ref)} AS SELECT c.* FROM {t.core} c
@@ -278,6 +284,11 @@ def _pair(cursor, t: Scratch, query: str, params: dict, number: int, rule: RuleS
     return rows
 
 
+def _execute_all(cursor, statements: list[str], params: dict) -> None:
+    for sql in statements:
+        cursor.execute(sql, params if "%(" in sql else None)
+
+
 def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[str], t: Scratch) -> dict[int, int]:
     """Pair lines with core rows, rule by rule, into the run's pairs table (empty itself: each
     rule's pairs are a part of it). Returns {rule id: pairs}. Rules on a reference no line
@@ -302,10 +313,11 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
             else:
                 ref = rule.reference
                 if ref not in repeated:
-                    for sql in _dup_tables(ref, lines, t):
-                        cursor.execute(sql, params if "%(" in sql else None)
+                    _execute_all(cursor, _dup_tables(ref, lines, t), params)
                     cursor.execute(f"SELECT (SELECT count(*) FROM {t.line_dups(ref)}), (SELECT count(*) FROM {t.core_dups(ref)})")
                     repeated[ref] = cursor.fetchone()
+                    if repeated[ref][0]:
+                        _execute_all(cursor, _shared_tables(ref, lines, t), params)
                 if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
                     query = _one_to_one(rule, paired_before > 0, lines, t, repeated[ref])
                 elif repeated[ref][0]:
