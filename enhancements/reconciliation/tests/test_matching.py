@@ -110,6 +110,26 @@ def test_exact_match_on_each_reference(reference, core_rows, import_file, rules,
     assert (result.txn_id, result.rule_id, result.outcome) == (t["txn_id"], rule.pk, "MATCHED")
 
 
+def test_a_reference_naming_several_core_transactions_pairs_nothing_and_is_a_duplicate(core_rows, import_file, rules,
+                                                                                       reconcile):  # fmt: skip
+    from enhancements.reconciliation.models import MappingProfileRecord
+
+    (rule,) = rules({"reference": "pg_txn_id"})
+    MappingProfileRecord.objects.create(name="only-pg", source="bank", file_format="csv",
+                                        columns={"pg_txn_id": "Ref", "amount": "Amount", "txn_date": "Date"},
+                                        date_formats=["%Y-%m-%d"])  # fmt: skip
+    twins = [core_rows.transaction(pg_txn_id="PG-TWIN") for _ in range(2)]  # the core reuses a gateway reference
+    single = core_rows.transaction(pg_txn_id="PG-ONE")
+    run = reconcile(import_file(b"Ref,Amount,Date\nPG-TWIN,1000.00,2026-11-20\nPG-ONE,1000.00,2026-11-20\n", profile="only-pg"))
+    (result,) = ReconResult.objects.filter(run=run)  # the unambiguous line still pairs
+    assert (result.txn_id, result.line_no, result.rule_id) == (single["txn_id"], 3, rule.pk)
+    duplicate = Mismatch.objects.get(run=run, type="DUPLICATE")
+    assert (duplicate.line_no, duplicate.detail) == (2, "pg_txn_id PG-TWIN names 2 core transactions")
+    # Neither twin was claimed: both are missing from the bank's side.
+    missing = set(Mismatch.objects.filter(run=run, type="MISSING_IN_BANK").values_list("txn_id", flat=True))
+    assert missing == {t["txn_id"] for t in twins}
+
+
 def test_one_to_many_bank_line_settles_a_utr_batch(core_rows, import_file, rules, reconcile):
     (rule,) = rules({"kind": "one_to_many", "reference": "settlement_utr", "amount_tolerance_abs": Decimal("0.01")})
     batch = [core_rows.transaction(settlement_utr="UTR777", paid_amount=p, convcharges=c, gst=g)
