@@ -13,3 +13,15 @@ def prefer_parallel(cursor) -> None:
     Transaction-local (set_config(..., true)): the connection's later work is unaffected.
     """
     cursor.execute("SELECT set_config('parallel_setup_cost', '0', true), set_config('parallel_tuple_cost', '0.001', true)")
+
+
+def small_statistics_sample(cursor) -> None:
+    """Let this transaction's ANALYZEs sample 3,000 rows (statistics target 10), not 30,000.
+
+    For the tables a set-based job builds and then joins (a file's lines, a run's window and
+    pairs, a scan's stages), the planner needs row counts, the distinct counts of keys that are
+    (nearly) unique and the few values of a status: a small sample gets those as well, and on a
+    million-row table the default one reads nearly every page (reconciliation at 1M: the
+    lines' statistics 0.12-0.17 s, the window's and the pairs' 0.43 s, against 0.03-0.07 s).
+    """
+    cursor.execute("SELECT set_config('default_statistics_target', '10', true)")

@@ -128,6 +128,44 @@ def _unpaired_core(t: Scratch) -> str:
     return f"NOT EXISTS (SELECT 1 FROM {t.pairs} r WHERE r.txn_id = c.txn_id AND r.trans_date = c.trans_at)"
 
 
+# Above this many lines sharing a reference, many_to_one and one_to_one's first-line-first
+# branch join the file and the window themselves: copying most of them into the small tables
+# would cost more than it saves.
+SHARED_TABLES_MAX_LINES = 200_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Repeats:
+    """What repeats, for one reference: references repeated in the file, the lines carrying
+    them, references repeated in the window."""
+
+    in_file: int
+    lines: int
+    in_window: int
+
+    @property
+    def small(self) -> bool:
+        return 0 < self.lines <= SHARED_TABLES_MAX_LINES
+
+
+def _repeats(cursor, ref: str, t: Scratch) -> Repeats:
+    cursor.execute(f"""SELECT (SELECT count(*) FROM {t.line_dups(ref)}), (SELECT coalesce(sum(n), 0) FROM {t.line_dups(ref)}),
+                              (SELECT count(*) FROM {t.core_dups(ref)})""")
+    return Repeats(*cursor.fetchone())
+
+
+def _shared_source(ref: str, lines: str, t: Scratch, repeats: Repeats) -> tuple[str, str, str]:
+    """(lines, window, filter) for the lines sharing a reference: the small tables, or the whole
+    file and window filtered by the repeated references."""
+    if repeats.small:
+        return t.shared_lines(ref), t.shared_core(ref), ""
+    return lines, t.core, f"AND {_repeated(t.line_dups(ref), ref)}"
+
+
+def _repeated(table: str, ref: str) -> str:
+    return f"EXISTS (SELECT 1 FROM {table} d WHERE d.ref = e.{ref})"
+
+
 def _dup_tables(ref: str, lines: str, t: Scratch) -> list[str]:
     """References repeated in the file / in the window, once per reference and run (the
     many_to_one and one_to_one rules on a reference share them).
@@ -141,12 +179,12 @@ def _dup_tables(ref: str, lines: str, t: Scratch) -> list[str]:
         f"DROP TABLE IF EXISTS {', '.join(t.per_reference(ref))}, {both}",
         "SET LOCAL min_parallel_table_scan_size = '100GB'",
         f"""CREATE UNLOGGED TABLE {both} AS
-        SELECT true AS in_file, e.{ref}::text AS ref FROM {lines} e WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL
-        GROUP BY e.{ref} HAVING count(*) > 1
+        SELECT true AS in_file, e.{ref}::text AS ref, count(*) AS n FROM {lines} e
+        WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL GROUP BY e.{ref} HAVING count(*) > 1
         UNION ALL
-        SELECT false, c.{ref} FROM {t.core} c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
+        SELECT false, c.{ref}, count(*) FROM {t.core} c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
         "SET LOCAL min_parallel_table_scan_size TO DEFAULT",
-        f"CREATE UNLOGGED TABLE {t.line_dups(ref)} AS SELECT ref FROM {both} WHERE in_file",
+        f"CREATE UNLOGGED TABLE {t.line_dups(ref)} AS SELECT ref, n FROM {both} WHERE in_file",
         f"CREATE UNLOGGED TABLE {t.core_dups(ref)} AS SELECT ref FROM {both} WHERE NOT in_file",
         f"DROP TABLE {both}",
         f"ANALYZE {t.line_dups(ref)}",
@@ -158,7 +196,7 @@ def _shared_tables(ref: str, lines: str, t: Scratch) -> list[str]:
     """The lines whose reference is repeated in the file, and the window's rows carrying one of
     those references: all that many_to_one and one_to_one's first-line-first branch join (a few
     thousand rows; each of them joined the whole file and window, 0.2 s at a million lines).
-    Only when some reference repeats in the file."""
+    Only when a few lines share references (Repeats.small)."""
     return [
         f"""CREATE UNLOGGED TABLE {t.shared_lines(ref)} AS SELECT e.* FROM {lines} e
         WHERE e.file_id = %(file)s AND e.{ref} IN (SELECT d.ref FROM {t.line_dups(ref)} d)""",
@@ -169,17 +207,16 @@ def _shared_tables(ref: str, lines: str, t: Scratch) -> list[str]:
     ]
 
 
-def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeated: tuple[int, int]) -> str:
+def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeats: Repeats) -> str:
     """One statement, two branches. Lines whose reference is unique in the file pair directly
     (a hash join, no sort); the few lines sharing a reference pair first-line-first. References
     that name several core rows pair nothing (the leftover step reports them as DUPLICATE).
     The branches cannot claim the same line or core row (they split the lines by reference,
     and a core row pairs only with lines carrying its reference), so one statement is safe.
     `guarded`: earlier rules of the run paired something, so skip what they claimed (when
-    nothing was paired yet, the anti-joins would only cost two scans). `repeated`: how many
-    references repeat in the file and in the window; a test against an empty set is left out
-    (each costs a hash of every line's reference, 0.1-0.2 s at a million lines)."""
-    in_file, in_window = repeated
+    nothing was paired yet, the anti-joins would only cost two scans). `repeats`: a test against
+    an empty set of repeated references is left out (each costs a hash of every line's
+    reference, 0.1-0.2 s at a million lines)."""
     ref = rule.reference
     guard = f"AND {_unpaired_line(t)} AND {_unpaired_core(t)}" if guarded else ""
     check = f"""CASE
@@ -192,7 +229,7 @@ def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeated:
     columns = f"""e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
     def base(lines: str, core: str) -> str:
-        named_once = f"AND NOT EXISTS (SELECT 1 FROM {t.core_dups(ref)} d WHERE d.ref = e.{ref})" if in_window else ""
+        named_once = f"AND NOT {_repeated(t.core_dups(ref), ref)}" if repeats.in_window else ""
         return f"""FROM {lines} e JOIN {core} c ON c.{ref} = e.{ref}
         WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL {_mode_filter(rule)} {guard} {named_once}"""
     # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
@@ -201,15 +238,16 @@ def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeated:
     outer = names.replace("mismatch_type,", "CASE WHEN mismatch_type IS NULL THEN 'MATCHED' ELSE 'MISMATCHED' END, mismatch_type,")
     unique = f"""SELECT {outer} FROM (
         SELECT {columns} {base(lines, t.core)}
-          {f"AND NOT EXISTS (SELECT 1 FROM {t.line_dups(ref)} d WHERE d.ref = e.{ref})" if in_file else ""} OFFSET 0
+          {f"AND NOT {_repeated(t.line_dups(ref), ref)}" if repeats.in_file else ""} OFFSET 0
     ) AS r_all ({names})"""
-    if not in_file:
+    if not repeats.in_file:
         return unique
+    shared_lines, shared_core, shared_filter = _shared_source(ref, lines, t, repeats)
     return f"""{unique}
     UNION ALL
     SELECT {outer} FROM (
         SELECT {columns}, row_number() OVER (PARTITION BY c.txn_id, c.trans_date ORDER BY e.line_no)
-        {base(t.shared_lines(ref), t.shared_core(ref))}
+        {base(shared_lines, shared_core)} {shared_filter}
     ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""
 
 
@@ -236,14 +274,15 @@ def _one_to_many(rule: RuleSpec, lines: str, t: Scratch) -> str:
     FROM cand JOIN grp USING (id)"""
 
 
-def _many_to_one(rule: RuleSpec, lines: str, t: Scratch) -> str:
+def _many_to_one(rule: RuleSpec, lines: str, t: Scratch, repeats: Repeats) -> str:
     ref = rule.reference
+    shared_lines, shared_core, shared_filter = _shared_source(ref, lines, t, repeats)
     return f"""WITH cand AS (
         SELECT e.id, e.line_no, e.amount, e.net, c.txn_id, c.trans_at AS trans_date, c.client_id, c.client_code,
                c.amount AS core_amount, c.expected_net, count(*) OVER (PARTITION BY e.id) AS core_rows
-        FROM {t.shared_lines(ref)} e JOIN {t.shared_core(ref)} c ON c.{ref} = e.{ref}
-        WHERE e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
-          {_mode_filter(rule)} AND {_unpaired_line(t)} AND {_unpaired_core(t)}
+        FROM {shared_lines} e JOIN {shared_core} c ON c.{ref} = e.{ref}
+        WHERE e.file_id = %(file)s AND e.{ref} IS NOT NULL AND c.paid AND e.status IS DISTINCT FROM 'FAILED'
+          {shared_filter} {_mode_filter(rule)} AND {_unpaired_line(t)} AND {_unpaired_core(t)}
     ), fit AS (
         SELECT txn_id, trans_date FROM cand WHERE core_rows = 1
         GROUP BY txn_id, trans_date, core_amount
@@ -292,7 +331,8 @@ def _execute_all(cursor, statements: list[str], params: dict) -> None:
 def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[str], t: Scratch) -> dict[int, int]:
     """Pair lines with core rows, rule by rule, into the run's pairs table (empty itself: each
     rule's pairs are a part of it). Returns {rule id: pairs}. Rules on a reference no line
-    carries (`carried`, see carried_references) are skipped."""
+    carries (`carried`, see carried_references) are skipped, and so is many_to_one on a
+    reference no two lines share."""
     written: dict[int, int] = {rule.id: 0 for rule in rules}
     with connection.cursor() as cursor:
         if t.in_place:
@@ -302,7 +342,7 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
             cursor.execute(f"CREATE UNLOGGED TABLE {t.pairs} ({storage.result_columns_ddl()})")
         lines = file_lines(cursor, file_id)
         live = [rule for rule in rules if rule.reference in carried]
-        repeated: dict[str, tuple[int, int]] = {}  # per reference: (in the file, in the window)
+        repeated: dict[str, Repeats] = {}
         numbered = 0  # one_to_many pairs so far: their ids are numbered (storage.result_rows_select)
         for number, rule in enumerate(live, start=1):
             paired_before = sum(written.values())
@@ -314,14 +354,13 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
                 ref = rule.reference
                 if ref not in repeated:
                     _execute_all(cursor, _dup_tables(ref, lines, t), params)
-                    cursor.execute(f"SELECT (SELECT count(*) FROM {t.line_dups(ref)}), (SELECT count(*) FROM {t.core_dups(ref)})")
-                    repeated[ref] = cursor.fetchone()
-                    if repeated[ref][0]:
+                    repeated[ref] = _repeats(cursor, ref, t)
+                    if repeated[ref].small:
                         _execute_all(cursor, _shared_tables(ref, lines, t), params)
                 if rule.kind == ReconciliationRule.Kind.ONE_TO_ONE:
                     query = _one_to_one(rule, paired_before > 0, lines, t, repeated[ref])
-                elif repeated[ref][0]:
-                    query = _many_to_one(rule, lines, t)
+                elif repeated[ref].in_file:
+                    query = _many_to_one(rule, lines, t, repeated[ref])
                 else:
                     continue  # many_to_one needs lines sharing a reference: none
             written[rule.id] += _pair(cursor, t, query, params, number, rule, numbered if one_to_many else None)
@@ -456,17 +495,20 @@ def stage_missing_in_bank(
         cursor.execute("DROP TABLE IF EXISTS recon_missing_in_bank")
         cursor.execute(
             f"""CREATE TEMPORARY TABLE recon_missing_in_bank ON COMMIT DROP AS
-            SELECT c.txn_id, c.client_id, c.client_code, c.amount, c.trans_day
+            SELECT c.txn_id, c.trans_date, c.client_id, c.client_code, c.amount, c.trans_day
             FROM {t.core} c
             WHERE c.paid AND c.trans_date >= %(start)s::timestamp AND c.trans_date < %(end)s::timestamp {mode_filter}
               AND NOT EXISTS (SELECT 1 FROM {t.pairs} p WHERE p.txn_id = c.txn_id AND p.trans_date = c.trans_at)
               {others}""",
             {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz, "runs": other_runs},
         )
+        # The fingerprint names the core row by its key, (txn_id, trans_date): a txn_id alone can
+        # name two rows (the same id at another time), whose fingerprints would collide.
         cursor.execute(
             """INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
                    rule_id, amount, file_amount, core_amount, detail)
-            SELECT 'MISSING_IN_BANK:' || m.txn_id, 'MISSING_IN_BANK', NULL, NULL, m.txn_id, m.client_id, m.client_code,
+            SELECT 'MISSING_IN_BANK:' || m.txn_id || ':' || to_char(m.trans_date, 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                   'MISSING_IN_BANK', NULL, NULL, m.txn_id, m.client_id, m.client_code,
                    NULL, m.amount, NULL, m.amount, 'paid in the core on ' || m.trans_day || ', in no settlement line'
             FROM recon_missing_in_bank m"""
         )

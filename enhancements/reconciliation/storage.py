@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from enhancements.platform.sql_session import small_statistics_sample
+
 from .models import ReconResult, SettlementEntry
 
 ENTRIES = connection.ops.quote_name(SettlementEntry._meta.db_table)
@@ -128,19 +130,10 @@ def file_lines(cursor, file_id: int) -> str:
     return table if cursor.fetchone()[0] else ENTRIES
 
 
-# Statistics target of the ANALYZEs of a file's lines and of a run's tables. Their statistics
-# feed the estimates of whole-set hash joins: row counts, the distinct counts of keys that are
-# (nearly) unique, the few values of a status or an outcome. A 3,000-row sample (300 x the
-# target) gets those as well as PostgreSQL's default 30,000-row one, and costs a fraction:
-# on a million-row table the default sample reads nearly every page (1M: the lines' statistics
-# 0.12-0.17 s, the window's and the pairs' 0.43 s together, against 0.03-0.07 s).
-STATISTICS_TARGET = 10
-
-
 def attach_entries(cursor, file_id: int) -> None:
     table = entries_partition(file_id)
     cursor.execute(f"ALTER TABLE {ENTRIES} ATTACH PARTITION {table} FOR VALUES IN ({int(file_id)})")
-    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [str(STATISTICS_TARGET)])
+    small_statistics_sample(cursor)
     # Statistics of the columns the matching joins and filters use, so its joins get hash plans
     # with the small side hashed: without the id's, the planner takes a few thousand lines for
     # a handful of ids, and hashes a run's million pairs instead of them (DUPLICATE check).

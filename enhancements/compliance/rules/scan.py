@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_table
-from enhancements.platform.sql_session import prefer_parallel
+from enhancements.platform.sql_session import prefer_parallel, small_statistics_sample
 from enhancements.regulatory.reporting import month_bounds
 
 from ..models import Alert, AuditEntry, Rule, RuleCode
@@ -166,10 +166,8 @@ def _session_settings(cursor) -> None:
     cursor.execute("SELECT set_config('work_mem', %s, true)", [getattr(settings, "COMPLIANCE_SCAN_WORK_MEM", "256MB")])
     # JIT compiling the scan's long CASE expressions costs more than it saves on one month.
     cursor.execute("SELECT set_config('jit', 'off', true)")
-    # Statistics of the scan's temp tables, for the planner's group and join estimates: a
-    # small sample (target 10 = 3,000 rows) is enough for their few, coarse columns and costs
-    # a fraction of the default 30,000.
-    cursor.execute("SELECT set_config('default_statistics_target', '10', true)")
+    # Statistics of the scan's temp tables, for the planner's group and join estimates.
+    small_statistics_sample(cursor)
 
 
 def _stepper(progress: Callable[[str], None] | None) -> Callable[[str], None]:

@@ -130,6 +130,46 @@ def test_a_reference_naming_several_core_transactions_pairs_nothing_and_is_a_dup
     assert missing == {t["txn_id"] for t in twins}
 
 
+@pytest.mark.parametrize("small_tables", [True, False], ids=["small-tables", "whole-file"])
+def test_references_repeated_in_the_file_and_in_the_window_with_rules_on_two_references(
+        small_tables, core_rows, gateway_file, rules, reconcile, monkeypatch):  # fmt: skip
+    # Lines sharing a reference are joined through two small tables, or (past
+    # SHARED_TABLES_MAX_LINES) through the whole file and window: the same outcome either way.
+    from enhancements.reconciliation import matching
+
+    if not small_tables:
+        monkeypatch.setattr(matching, "SHARED_TABLES_MAX_LINES", 0)
+    split, first, pg_split, pg_exact = rules(
+        {"kind": "many_to_one", "reference": "txn_id"}, {"reference": "txn_id"},
+        {"kind": "many_to_one", "reference": "pg_txn_id"}, {"reference": "pg_txn_id"},
+    )  # fmt: skip
+    when = dt.datetime(2026, 11, 20, 10, 30)
+    a, b, c = (core_rows.transaction(trans_date=when) for _ in range(3))
+    twins = [core_rows.transaction(txn_id="D-TWICE", trans_date=when + dt.timedelta(hours=h)) for h in (0, 1)]
+    e = core_rows.transaction(trans_date=when, pg_txn_id="PG-E")
+    run = reconcile(gateway_file([
+        gateway_line(txn_id=a["txn_id"]),                      # line 2: one_to_one
+        gateway_line(txn_id=b["txn_id"], amount="600.00"),     # lines 3-4: split, add up to 1000
+        gateway_line(txn_id=b["txn_id"], amount="400.00"),
+        gateway_line(txn_id=c["txn_id"]),                      # lines 5-6: the same line twice
+        gateway_line(txn_id=c["txn_id"]),
+        gateway_line(txn_id="D-TWICE"),                        # line 7: names two core rows
+        gateway_line(pg_txn_id="PG-E"),                        # line 8: only a gateway reference
+    ]))  # fmt: skip
+    pairs = sorted(ReconResult.objects.filter(run=run).values_list("line_no", "txn_id", "rule_id"))
+    assert pairs == [(2, a["txn_id"], first.pk), (3, b["txn_id"], split.pk), (4, b["txn_id"], split.pk),
+                     (5, c["txn_id"], first.pk), (8, e["txn_id"], pg_exact.pk)]  # fmt: skip
+    mismatches = sorted(Mismatch.objects.filter(run=run).values_list("type", "line_no", "txn_id", "detail"))
+    assert mismatches == [
+        ("DUPLICATE", 6, None, f"same txn_id as line 5 (matched to {c['txn_id']})"),
+        ("DUPLICATE", 7, None, "txn_id D-TWICE names 2 core transactions"),
+        # Neither twin was claimed: two core rows, one txn_id, both missing from the file.
+        ("MISSING_IN_BANK", None, "D-TWICE", "paid in the core on 2026-11-20, in no settlement line"),
+        ("MISSING_IN_BANK", None, "D-TWICE", "paid in the core on 2026-11-20, in no settlement line"),
+    ]
+    assert run.summary["pairs_by_rule"] == {split.name: 2, first.name: 2, pg_split.name: 0, pg_exact.name: 1}
+
+
 def test_one_to_many_bank_line_settles_a_utr_batch(core_rows, import_file, rules, reconcile):
     (rule,) = rules({"kind": "one_to_many", "reference": "settlement_utr", "amount_tolerance_abs": Decimal("0.01")})
     batch = [core_rows.transaction(settlement_utr="UTR777", paid_amount=p, convcharges=c, gst=g)
