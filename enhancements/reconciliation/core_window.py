@@ -107,11 +107,12 @@ def _select(table: str, *, start: dt.date, end: dt.date, tz: str, references) ->
 
 
 # Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
-# the run's leftover lines and mismatch tables stay in memory instead of being written out page
-# by page and read back (the window and the pairs are unlogged tables in shared buffers). They are allocated as used, and kept by
-# the server process until the connection closes (so not more than that). PostgreSQL accepts the
-# setting only before the session's first use of a temporary table (or when it equals the size
-# already in use), so it is best effort. Setting RECONCILIATION_TEMP_BUFFERS.
+# the run's mismatch tables stay in memory instead of being written out page by page and read
+# back (the window, the pairs and the unpaired lines are unlogged tables in shared buffers).
+# They are allocated as used, and kept by the server process until the connection closes (so
+# not more than that). PostgreSQL accepts the setting only before the session's first use of
+# a temporary table (or when it equals the size already in use), so it is best effort.
+# Setting RECONCILIATION_TEMP_BUFFERS.
 TEMP_BUFFERS = "512MB"
 
 

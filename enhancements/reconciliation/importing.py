@@ -336,16 +336,19 @@ class _BulkSql:
 
         # A cell with no space at either end is its own trimmed value, and one longer than any
         # absent word is no absent word: most cells, read without trimming (a copy per test).
+        def plain_word(cell: str) -> str:
+            return f"(octet_length({cell}) > {absent_len} AND {unpadded(cell)})"
+
         def text(field: str) -> str:
             if field not in trimmed:
                 return "NULL"
             t, cell = trimmed[field], col[field]
-            return (f"CASE WHEN octet_length({cell}) > {absent_len} AND {unpadded(cell)} THEN {cell} "
+            return (f"CASE WHEN {plain_word(cell)} THEN {cell} "
                     f"WHEN octet_length({t}) <= {absent_len} AND {lower(t)} IN {_ABSENT_SQL} THEN NULL ELSE {t} END")
 
         def present(field: str) -> str:
             t, cell = trimmed[field], col[field]
-            return (f"coalesce((octet_length({cell}) > {absent_len} AND {unpadded(cell)}) OR octet_length({t}) > {absent_len} "
+            return (f"coalesce({plain_word(cell)} OR octet_length({t}) > {absent_len} "
                     f"OR {lower(t)} NOT IN {_ABSENT_SQL}, false)")
 
         def within_max(field: str) -> str:

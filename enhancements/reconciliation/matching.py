@@ -34,7 +34,7 @@ from django.db import connection
 
 from . import storage
 from .models import ReconciliationRule
-from .storage import RESULTS, file_lines, results_partition
+from .storage import RESULTS, results_partition
 
 @dataclasses.dataclass(frozen=True)
 class Scratch:
@@ -293,14 +293,14 @@ def _many_to_one(rule: RuleSpec, lines: str, t: Scratch, repeats: Repeats) -> st
     FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
 
 
-def carried_references(*, file_id: int, references) -> set[str]:
-    """The references some line of the file carries (one pass over its lines): a rule on any
-    other cannot pair anything, and the core window need not carry its column."""
+def carried_references(*, file_id: int, lines: str, references) -> set[str]:
+    """The references some line of the file carries (one pass over its lines, `lines`: see
+    storage.file_lines): a rule on any other cannot pair anything, and the core window need
+    not carry its column."""
     references = sorted(set(references))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {file_lines(cursor, file_id)} "
-            "WHERE file_id = %s",
+            f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {lines} WHERE file_id = %s",
             [file_id],
         )
         return {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
@@ -328,7 +328,8 @@ def _execute_all(cursor, statements: list[str], params: dict) -> None:
         cursor.execute(sql, params if "%(" in sql else None)
 
 
-def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[str], t: Scratch) -> dict[int, int]:
+def apply_rules(*, file_id: int, lines: str, rules: list[RuleSpec], tz: str, carried: set[str],
+                t: Scratch) -> dict[int, int]:
     """Pair lines with core rows, rule by rule, into the run's pairs table (empty itself: each
     rule's pairs are a part of it). Returns {rule id: pairs}. Rules on a reference no line
     carries (`carried`, see carried_references) are skipped, and so is many_to_one on a
@@ -340,7 +341,6 @@ def apply_rules(*, file_id: int, rules: list[RuleSpec], tz: str, carried: set[st
         else:
             cursor.execute(f"DROP TABLE IF EXISTS {t.pairs} CASCADE")
             cursor.execute(f"CREATE UNLOGGED TABLE {t.pairs} ({storage.result_columns_ddl()})")
-        lines = file_lines(cursor, file_id)
         live = [rule for rule in rules if rule.reference in carried]
         repeated: dict[str, Repeats] = {}
         numbered = 0  # one_to_many pairs so far: their ids are numbered (storage.result_rows_select)
@@ -383,14 +383,14 @@ def drop_scratch(t: Scratch, references) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(names)} CASCADE")  # CASCADE: the pairs' children
 
 
-def stage_leftovers(*, file_id: int, references: list[str], unique_references: list[str], t: Scratch) -> None:
+def stage_leftovers(*, file_id: int, lines: str, references: list[str], unique_references: list[str],
+                    t: Scratch) -> None:
     """Mismatches for unpaired lines (DUPLICATE / MISSING_IN_SYSTEM) into recon_new_mismatches.
 
     `unique_references` (those of one_to_one rules) should name one core row; a line whose
     such reference names several is a DUPLICATE in the system.
     """
     with connection.cursor() as cursor:
-        lines = file_lines(cursor, file_id)
         cursor.execute(f"DROP TABLE IF EXISTS {t.leftover}, recon_duplicate")
         cursor.execute(
             f"""CREATE UNLOGGED TABLE {t.leftover} AS

@@ -98,19 +98,20 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s) IS NULL", [storage.results_partition(run.pk)])
         first_execution = cursor.fetchone()[0]
+        lines = storage.file_lines(cursor, file.pk)
     scratch = matching.Scratch(run.pk, in_place=first_execution and not run.dry_run)
     core_window = (first - drift, end + drift)
-    carried = matching.carried_references(file_id=file.pk, references=[s.reference for s in specs])
+    carried = matching.carried_references(file_id=file.pk, lines=lines, references=[s.reference for s in specs])
     prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried)
     summary: dict = {}
     with transaction.atomic():
-        per_rule = matching.apply_rules(file_id=file.pk, rules=specs, tz=tz, carried=carried, t=scratch)
+        per_rule = matching.apply_rules(file_id=file.pk, lines=lines, rules=specs, tz=tz, carried=carried, t=scratch)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
             cursor.execute(matching.NEW_MISMATCHES_DDL)
         matching.stage_pair_mismatches(scratch)
         matching.stage_leftovers(
-            file_id=file.pk, references=sorted({s.reference for s in specs}),
+            file_id=file.pk, lines=lines, references=sorted({s.reference for s in specs}),
             unique_references=sorted({s.reference for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_ONE}),
             t=scratch,
         )
