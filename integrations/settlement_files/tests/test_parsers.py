@@ -276,3 +276,24 @@ def test_bulk_blocks_keep_line_numbers_and_read_other_lines_like_streaming():
     assert plan.python_items == streamed and (plan.data_rows, plan.clean_lines) == (3, 2)
     with pytest.raises(NotBulkLoadable):
         list(plan.blocks(io.BytesIO(header + b'T1,"a\nb",1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n')))
+
+
+@pytest.mark.parametrize(("body", "padded"), [
+    (b"T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,Debit Card,SUCCESS\n", False),  # inner spaces only
+    (b" T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI,SUCCESS\n", True),  # first cell of a block
+    (b"T1, R1,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI,SUCCESS\n", True),  # after a delimiter
+    (b"T1,,10.00,0.10,0.02,9.88,U1 ,20-11-2026 10:00:00,UPI,SUCCESS\n", True),  # before a delimiter
+    (b"T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI,SUCCESS \n", True),  # before LF
+    (b"T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI,SUCCESS \r\n", True),  # before CR LF
+    (b"T1,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\nT2,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n T3,,1,0,0,1,,"
+     b"20-11-2026 10:00:00,UPI,SUCCESS\n", True),  # first cell of a later line
+    ("T\u00dc ,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n".encode(), False),  # only in a line Python reads
+])  # fmt: skip
+def test_bulk_plan_notes_whether_a_cell_copy_gets_may_be_padded(body, padded):
+    # The SQL conversion trims cells only when some cell COPY gets may start or end with a space.
+    from integrations.settlement_files.csv_bulk import bulk_csv
+
+    header = b"Order Id,Reference Id,Transaction Amount,Service Charge,Service Tax,Settlement Amount,UTR,Transaction Time,Payment Mode,Transaction Status\n"
+    plan = bulk_csv(io.BytesIO(header + body), FEE_PLUS)
+    b"".join(plan.blocks(io.BytesIO(header + body)))
+    assert plan.padded is padded
