@@ -256,7 +256,6 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
             f"""CREATE UNLOGGED TABLE {names.raw} (line_no int NOT NULL DEFAULT nextval('{names.line}'),
             {', '.join(f'c{i} text' for i in range(plan.width))})"""
         )
-        delimiter = plan.profile.delimiter.replace("'", "''")
         reported = 0
 
         def report_progress(rows: int, bad: int) -> None:
@@ -267,7 +266,7 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
                 progress(f"read {reported:,} rows ({bad:,} bad)")
 
         with cursor.cursor.copy(
-            f"COPY {names.raw} ({columns}) FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')"
+            f"COPY {names.raw} ({columns}) FROM STDIN ({plan.copy_options()})"
         ) as copy:
             for block in plan.blocks(stream, report_progress):
                 copy.write(block)

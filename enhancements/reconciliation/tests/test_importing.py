@@ -143,13 +143,13 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _REF = ["T1", "T2", " T3 ", "NA", "null", "", "-", "x" * 101, "Ü1", "  REF-12345 ", " " + "z" * 100 + " ", "NA   ",
-        "Ü" * 3, "REF-9 "]
+        "Ü" * 3, "REF-9 ", "A\\B", "\\N", "\\.", "T\\"]  # backslashes: COPY's text format's escape
 _MONEY = ["10.00", "5", "-3.5", "", "1e3", "+5", "abc", "10.123", "000000000001", "99999999999.99", "123456789012",
           " 7.25"]  # fmt: skip
 _WHEN = ["20-11-2026 10:00:00", "21-11-2026 10:00", " 19-11-2026 23:59:59.5 ", "31-02-2026 10:00:00", "20-11-2026",
          "20-11-2026 25:00", "", "2026-11-20 10:00:00"]  # fmt: skip
 _STATUS = ["SUCCESS", "failed", " paid ", "", "maybe", "NA", "Settled"]
-_MODE = ["UPI", "", "Credit Card", "x" * 101, " NA ", " Net Banking ", "null  "]
+_MODE = ["UPI", "", "Credit Card", "x" * 101, " NA ", " Net Banking ", "null  ", "\\"]
 _LINE = st.tuples(st.sampled_from(_REF), st.sampled_from(_REF), st.sampled_from(_MONEY), st.sampled_from(_MONEY),
                   st.sampled_from(_MONEY), st.sampled_from(_MONEY), st.sampled_from(_REF), st.sampled_from(_WHEN),
                   st.sampled_from(_MODE), st.sampled_from(_STATUS)).map(list)  # fmt: skip
@@ -241,6 +241,17 @@ def test_bulk_path_reads_cells_with_or_without_spaces_around_them_like_streaming
     assert by_line[2] == ("T0", None, "U-7", None)  # "NA" and "-" are absent
     assert by_line[3] == ("T1", "P1", None, "Debit Card")  # so is "null"
     assert by_line[11] == ("T9", None, None, "UPI" if padded else "Debit Card")
+
+
+def test_bulk_path_keeps_backslashes_as_they_are(monkeypatch):
+    # COPY's text format reads a backslash as an escape: csv_bulk sends each one doubled.
+    lines = [gateway_line(txn_id=f"T{i}") for i in range(5)]
+    lines[1] = gateway_line(txn_id="A\\B", mode="\\N")
+    lines[2] = gateway_line(txn_id="T\\", pg_txn_id="\\.")
+    bulk, streamed, used_bulk = _import_both_ways(csv_bytes(GATEWAY_HEADER, lines), monkeypatch)
+    assert used_bulk and bulk == streamed
+    by_line = {e[0]: (e[1], e[3], e[13]) for e in bulk[2][1]}
+    assert by_line[3] == ("A\\B", None, "\\N") and by_line[4] == ("T\\", "\\.", "UPI")
 
 
 def test_bulk_path_quarantines_an_over_long_reference_instead_of_cutting_it(monkeypatch):

@@ -288,9 +288,13 @@ def test_bulk_blocks_keep_line_numbers_and_read_other_lines_like_streaming():
     (b"T1,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\nT2,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n T3,,1,0,0,1,,"
      b"20-11-2026 10:00:00,UPI,SUCCESS\n", True),  # first cell of a later line
     ("T\u00dc ,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n".encode(), False),  # only in a line Python reads
+    (b"T1,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00 ,UPI,SUCCESS\n", True),  # a date cell
+    ("T\u00dc,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\nT2,,1,0,0,1,,20-11-2026 10:00:00,UPI ,SUCCESS\n".encode(),
+     True),  # beside a line Python reads (the block is read line by line)
 ])  # fmt: skip
 def test_bulk_plan_notes_whether_a_cell_copy_gets_may_be_padded(body, padded):
-    # The SQL conversion trims cells only when some cell COPY gets may start or end with a space.
+    # The SQL conversion trims cells only when some text or date cell COPY gets starts or ends
+    # with a space.
     from integrations.settlement_files.csv_bulk import bulk_csv
 
     header = b"Order Id,Reference Id,Transaction Amount,Service Charge,Service Tax,Settlement Amount,UTR,Transaction Time,Payment Mode,Transaction Status\n"
