@@ -193,7 +193,7 @@ def _dup_tables(ref: str, lines: str, t: Scratch) -> list[str]:
         SELECT false, c.{ref}, count(*) FROM {t.core} c WHERE c.{ref} IS NOT NULL GROUP BY c.{ref} HAVING count(*) > 1""",
         "SET LOCAL min_parallel_table_scan_size TO DEFAULT",
         f"CREATE UNLOGGED TABLE {t.line_dups(ref)} AS SELECT ref, n FROM {both} WHERE in_file",
-        f"CREATE UNLOGGED TABLE {t.core_dups(ref)} AS SELECT ref FROM {both} WHERE NOT in_file",
+        f"CREATE UNLOGGED TABLE {t.core_dups(ref)} AS SELECT ref, n FROM {both} WHERE NOT in_file",
         f"DROP TABLE {both}",
         f"ANALYZE {t.line_dups(ref)}",
         f"ANALYZE {t.core_dups(ref)}",
@@ -416,23 +416,29 @@ def stage_leftovers(*, file_id: int, lines: str, references: list[str], unique_r
         # absent one would still scan the file's lines.
         cursor.execute(f"SELECT {', '.join(f'bool_or({ref} IS NOT NULL)' for ref in references)} FROM {t.leftover}")
         carried = {ref for ref, there in zip(references, cursor.fetchone(), strict=True) if there}
+        # The repeated references' tables the rules left (apply_rules), where they help: a line
+        # sharing its reference with another is among the lines whose reference repeats (their
+        # small table, when there is one), and a reference naming several core rows is among the
+        # window's repeated references, with its count (a one_to_one rule on a reference the file
+        # carries always leaves that table). 1M lines: 0.24 s -> 0.09 s.
+        made = _existing(cursor, [t.shared_lines(ref) for ref in carried])
         checks = []
         for ref in (r for r in references if r in carried):
             # Another line with this reference was paired in this run. (That line may have
             # several pairs, one_to_many: the detail names the first transaction by id, so that
             # a re-run writes the same text whatever order the plan reads the pairs in.)
+            others = t.shared_lines(ref) if t.shared_lines(ref) in made else lines
             checks.append(
                 f"""(SELECT DISTINCT ON (l.id) l.id, {len(checks)}, 'same {ref} as line ' || e.line_no || ' (matched to ' || r.txn_id || ')'
-                FROM {t.leftover} l JOIN {lines} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
+                FROM {t.leftover} l JOIN {others} e ON e.file_id = %(file)s AND e.{ref} = l.{ref}
                 JOIN {t.pairs} r ON r.entry_id = e.id
                 WHERE l.{ref} IS NOT NULL ORDER BY l.id, e.line_no, r.txn_id, r.trans_date)"""
             )
             if ref in unique_references:
                 # The reference names several core transactions: it cannot identify one.
                 checks.append(
-                    f"""(SELECT l.id, {len(checks)}, '{ref} ' || l.{ref} || ' names ' || count(*) || ' core transactions'
-                    FROM {t.leftover} l JOIN {t.core} c ON c.{ref} = l.{ref}
-                    WHERE l.{ref} IS NOT NULL GROUP BY l.id, l.{ref} HAVING count(*) > 1)"""
+                    f"""(SELECT l.id, {len(checks)}, '{ref} ' || l.{ref} || ' names ' || d.n || ' core transactions'
+                    FROM {t.leftover} l JOIN {t.core_dups(ref)} d ON d.ref = l.{ref})"""
                 )
         # All the checks in one statement whose scans of the file, the pairs and the window run
         # in parallel workers (an INSERT's cannot; the leftover lines are an unlogged table, which
@@ -454,6 +460,13 @@ def stage_leftovers(*, file_id: int, lines: str, references: list[str], unique_r
             LEFT JOIN (SELECT DISTINCT ON (entry_id) entry_id, detail FROM recon_duplicate ORDER BY entry_id, nth) d
               ON d.entry_id = l.id"""
         )
+
+
+def _existing(cursor, tables: list[str]) -> set[str]:
+    if not tables:
+        return set()
+    cursor.execute("SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL", [tables])
+    return {name for (name,) in cursor.fetchall()}
 
 
 def stage_pair_mismatches(t: Scratch) -> None:
