@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_is_same_database, core_table
+from enhancements.platform.sql_session import bulk_write_workers
 
 PAID_CODES = ("0000", "0800", "0600", "0700")
 UNPAID_CODES = ("0100", "0200", "0300", "0400")
@@ -137,7 +138,8 @@ def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, re
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
             sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz, references=references)
-            cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
+            with bulk_write_workers(cursor):  # the leader writes the whole window (see there)
+                cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
             cursor.execute(ANALYZE_SQL.format(table=table))
             return "selected"
         _copy_window_from_core(cursor, table=table, start=start, end=end, tz=tz, references=references)

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from django.db import IntegrityError, connection, transaction
 
 from core_legacy.sql_translation import unpadded as cell_unpadded
-from enhancements.platform.sql_session import prefer_parallel
+from enhancements.platform.sql_session import bulk_write_workers, prefer_parallel
 
 from integrations.settlement_files import (
     ENTRY_FIELDS,
@@ -275,8 +275,10 @@ def _bulk_entries(record, stream, plan: BulkCsv, report, counts, dates, progress
             counts["skipped"] = len(plan.python_items)
             raise no_data_rows()
         sql.load_maps(cursor)
-        accepted = storage.entries_table_from_select(cursor, record.pk, sql.select, {"file": record.pk, "mark": PLACEHOLDER_MARK},
-                                                     known_max=sql.known_max)
+        with bulk_write_workers(cursor):  # the leader writes a million lines (see there)
+            accepted = storage.entries_table_from_select(cursor, record.pk, sql.select,
+                                                         {"file": record.pk, "mark": PLACEHOLDER_MARK},
+                                                         known_max=sql.known_max)  # fmt: skip
         low, high = sql.date_range(cursor, file_id=record.pk, every_clean_line=accepted == plan.clean_lines)
         refused = []
         if accepted < plan.clean_lines:  # else every clean line went in: nothing to look for

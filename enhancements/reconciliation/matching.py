@@ -32,6 +32,8 @@ from decimal import Decimal
 
 from django.db import connection
 
+from enhancements.platform.sql_session import bulk_write_workers
+
 from . import storage
 from .models import ReconciliationRule
 from .storage import RESULTS, result_word, results_partition
@@ -325,8 +327,9 @@ def _pair(cursor, t: Scratch, query: str, params: dict, number: int, rule: RuleS
     table. Readers of the pairs table read its parts either way."""
     part = f"{t.pairs}_{number}"
     select = storage.result_rows_select(t.run_id, query, numbered_from=numbered_from)
-    cursor.execute(f"CREATE {'' if t.in_place else 'UNLOGGED '}TABLE {part} AS {select}", params)
-    rows = cursor.rowcount
+    with bulk_write_workers(cursor):  # the leader writes every pair (see there)
+        cursor.execute(f"CREATE {'' if t.in_place else 'UNLOGGED '}TABLE {part} AS {select}", params)
+        rows = cursor.rowcount
     if t.in_place:
         storage.attach_rule_results(cursor, t.run_id, part, rule.id)
     else:

@@ -1,0 +1,31 @@
+"""The per-transaction settings set-based statements run under."""
+
+import pytest
+from django.db import connection, transaction
+
+from enhancements.platform.sql_session import bulk_write_workers
+
+pytestmark = pytest.mark.django_db
+
+
+def _workers(cursor) -> str:
+    cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')")
+    return cursor.fetchone()[0]
+
+
+def test_bulk_writes_run_with_the_configured_workers_and_the_rest_of_the_transaction_as_before(settings):
+    settings.BULK_WRITE_WORKERS = 3
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 5")
+        with bulk_write_workers(cursor):
+            assert _workers(cursor) == "3"
+        assert _workers(cursor) == "5"
+
+
+def test_a_failed_bulk_write_leaves_the_setting_to_the_rollback():
+    with connection.cursor() as cursor:
+        before = _workers(cursor)
+        with pytest.raises(Exception, match="division by zero"), transaction.atomic():
+            with bulk_write_workers(cursor):
+                cursor.execute("SELECT 1 / 0")
+        assert _workers(cursor) == before
