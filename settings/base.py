@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .databases import build_databases
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -100,6 +102,12 @@ DATABASES = build_databases(
     core_schema=CORE_DB_SCHEMA,
     conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
 )
+# Parallel workers for each million-row CREATE TABLE AS of the set-based jobs (their leader
+# process writes every row: enhancements.platform.sql_session.bulk_write_workers). 1 suits a
+# 2-core database server; raise it on a bigger one.
+BULK_WRITE_WORKERS = env_int("BULK_WRITE_WORKERS", 1)
+if BULK_WRITE_WORKERS < 0:
+    raise ImproperlyConfigured(f"BULK_WRITE_WORKERS must be 0 or more, not {BULK_WRITE_WORKERS}")
 DATABASE_ROUTERS = ["core_legacy.router.CoreLegacyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Production sets this: every new `core` connection must prove it is read-only.

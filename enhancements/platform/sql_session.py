@@ -31,14 +31,10 @@ def small_statistics_sample(cursor) -> None:
     cursor.execute("SELECT set_config('default_statistics_target', '10', true)")
 
 
-# Parallel workers for a statement whose leader writes every row it gathers: see bulk_write_workers.
-BULK_WRITE_WORKERS = 1
-
-
 @contextlib.contextmanager
 def bulk_write_workers(cursor):
-    """Run the statements inside with at most `settings.BULK_WRITE_WORKERS` (default 1) parallel
-    workers each, then restore the transaction's setting.
+    """Run the statements inside with at most `settings.BULK_WRITE_WORKERS` (environment variable,
+    default 1) parallel workers each, then restore the transaction's setting.
 
     In a CREATE TABLE AS of a million rows the workers only compute: the leader process alone
     writes every row they hand it, and is the slowest part. Each worker beyond the database
@@ -51,7 +47,7 @@ def bulk_write_workers(cursor):
     No restore when a statement fails: the transaction (or savepoint) is then rolled back, and
     that takes the transaction-local setting with it.
     """
-    workers = int(getattr(settings, "BULK_WRITE_WORKERS", BULK_WRITE_WORKERS))
+    workers = settings.BULK_WRITE_WORKERS
     cursor.execute(
         "SELECT current_setting('max_parallel_workers_per_gather'), "
         "set_config('max_parallel_workers_per_gather', %s, true)",
