@@ -106,8 +106,8 @@ DATABASES = build_databases(
 # process writes every row: enhancements.platform.sql_session.bulk_write_workers). 1 suits a
 # 2-core database server; raise it on a bigger one.
 BULK_WRITE_WORKERS = env_int("BULK_WRITE_WORKERS", 1)
-if BULK_WRITE_WORKERS < 0:
-    raise ImproperlyConfigured(f"BULK_WRITE_WORKERS must be 0 or more, not {BULK_WRITE_WORKERS}")
+if not 0 <= BULK_WRITE_WORKERS <= 1024:  # PostgreSQL's range for max_parallel_workers_per_gather
+    raise ImproperlyConfigured(f"BULK_WRITE_WORKERS must be from 0 to 1024, not {BULK_WRITE_WORKERS}")
 DATABASE_ROUTERS = ["core_legacy.router.CoreLegacyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Production sets this: every new `core` connection must prove it is read-only.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from django.conf import settings
+from django.db import DatabaseError
 
 
 def prefer_parallel(cursor) -> None:
@@ -44,15 +45,24 @@ def bulk_write_workers(cursor):
     Raise the setting on a server with more cores. Aggregates that write little keep the
     default (two: reconciliation's repeated references need both).
 
-    No restore when a statement fails: the transaction (or savepoint) is then rolled back, and
-    that takes the transaction-local setting with it.
+    When a statement inside fails, the transaction (or savepoint) is rolled back, and that takes
+    the transaction-local setting with it: no restore then (the connection could not run one).
     """
-    workers = settings.BULK_WRITE_WORKERS
     cursor.execute(
         "SELECT current_setting('max_parallel_workers_per_gather'), "
         "set_config('max_parallel_workers_per_gather', %s, true)",
-        [str(workers)],
+        [str(settings.BULK_WRITE_WORKERS)],
     )
     previous = cursor.fetchone()[0]
-    yield
-    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [previous])
+
+    def restore() -> None:
+        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [previous])
+
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except Exception:
+        restore()
+        raise
+    restore()

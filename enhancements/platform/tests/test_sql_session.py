@@ -1,7 +1,7 @@
 """The per-transaction settings set-based statements run under."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from enhancements.platform.sql_session import bulk_write_workers
 
@@ -22,10 +22,21 @@ def test_bulk_writes_run_with_the_configured_workers_and_the_rest_of_the_transac
         assert _workers(cursor) == "5"
 
 
-def test_a_failed_bulk_write_leaves_the_setting_to_the_rollback():
+def test_a_failed_bulk_write_leaves_the_setting_to_the_rollback(settings):
     with connection.cursor() as cursor:
         before = _workers(cursor)
-        with pytest.raises(Exception, match="division by zero"), transaction.atomic():
+        settings.BULK_WRITE_WORKERS = int(before) + 3
+        with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
             with bulk_write_workers(cursor):
                 cursor.execute("SELECT 1 / 0")
+        assert _workers(cursor) == before
+
+
+def test_a_bulk_write_that_fails_in_python_restores_the_setting(settings):
+    with transaction.atomic(), connection.cursor() as cursor:
+        before = _workers(cursor)
+        settings.BULK_WRITE_WORKERS = int(before) + 3
+        with pytest.raises(ValueError, match="not a number"), bulk_write_workers(cursor):
+            assert _workers(cursor) == str(int(before) + 3)
+            int("not a number")
         assert _workers(cursor) == before

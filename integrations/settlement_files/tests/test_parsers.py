@@ -301,3 +301,30 @@ def test_bulk_plan_notes_whether_a_cell_copy_gets_may_be_padded(body, padded):
     plan = bulk_csv(io.BytesIO(header + body), FEE_PLUS)
     b"".join(plan.blocks(io.BytesIO(header + body)))
     assert plan.padded is padded
+
+
+@pytest.mark.parametrize("padded_line", [True, False])
+def test_bulk_blocks_of_any_size_give_the_same_lines(monkeypatch, padded_line):
+    # Blocks end anywhere in the file: a run of plain lines, then a line Python reads or one with
+    # a cell padded with spaces, in the same block or in a later one; the lines COPY gets, the
+    # lines Python reads and whether cells are padded do not depend on where the blocks end.
+    from integrations.settlement_files import csv_bulk
+
+    header = b"Order Id,Reference Id,Transaction Amount,Service Charge,Service Tax,Settlement Amount,UTR,Transaction Time,Payment Mode,Transaction Status\n"
+    lines = [b"T%d,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,Debit Card,SUCCESS\n" % n for n in range(40)]
+    lines[12] = "T\u00dc12,,1,0,0,1,,20-11-2026 10:00:00,UPI,SUCCESS\n".encode()
+    lines[33] = b"T33,,10.00\n"
+    if padded_line:
+        lines[25] = b"T25,,10.00,0.10,0.02,9.88,,20-11-2026 10:00:00,UPI ,SUCCESS\n"
+    data = header + b"".join(lines)
+    seen = set()
+    for size in (1 << 20, 1000, 150, 64):
+        monkeypatch.setattr(csv_bulk, "BLOCK", size)
+        plan = csv_bulk.bulk_csv(io.BytesIO(data), FEE_PLUS)
+        copied = b"".join(plan.blocks(io.BytesIO(data)))
+        seen.add((copied, plan.padded, tuple(plan.python_items), plan.clean_lines, plan.data_rows))
+    assert len(seen) == 1
+    copied, padded, python_items, clean_lines, data_rows = seen.pop()
+    assert padded is padded_line and (clean_lines, data_rows) == (38, 40)
+    assert [item.line_no for item in python_items] == [14, 35]
+    assert copied.split(b"\n")[12].startswith(csv_bulk.PLACEHOLDER_MARK.encode())
