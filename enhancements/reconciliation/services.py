@@ -105,7 +105,7 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
     prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried)
     summary: dict = {}
     with transaction.atomic():
-        per_rule = matching.apply_rules(file_id=file.pk, lines=lines, rules=specs, tz=tz, carried=carried, t=scratch)
+        paired = matching.apply_rules(file_id=file.pk, lines=lines, rules=specs, tz=tz, carried=carried, t=scratch)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS recon_new_mismatches")
             cursor.execute(matching.NEW_MISMATCHES_DDL)
@@ -113,14 +113,14 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         matching.stage_leftovers(
             file_id=file.pk, lines=lines, references=sorted({s.reference for s in specs}),
             unique_references=sorted({s.reference for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_ONE}),
-            t=scratch,
+            small_tables=paired.small_tables, t=scratch,
         )
         modes = None if any(not s.payment_modes for s in specs) else sorted({m for s in specs for m in s.payment_modes})
         matching.stage_missing_in_bank(start=first, end=end, modes=modes, tz=tz,
                                        other_runs=_overlapping_runs(run_id=run.pk, window=core_window), t=scratch)  # fmt: skip
         by_client = _matched_by_client(one_to_many=[s.id for s in specs if s.kind == ReconciliationRule.Kind.ONE_TO_MANY],
                                        pairs=scratch.pairs)
-        summary = _summary(file=file, per_rule=per_rule, rules=rules, by_client=by_client)
+        summary = _summary(file=file, per_rule=paired.per_rule, rules=rules, by_client=by_client)
         summary["window"] = [first.isoformat(), last.isoformat()]
         summary["core_window"] = [core_window[0].isoformat(), core_window[1].isoformat()]
         if run.dry_run:

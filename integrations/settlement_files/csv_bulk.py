@@ -125,9 +125,9 @@ class BulkCsv:
     # --- reading ------------------------------------------------------------------
 
     def blocks(self, stream: BinaryIO, progress: Callable[[int, int], None] | None = None) -> Iterator[bytes]:
-        """The data lines as COPY input (CSV, `newline` line ends), a placeholder for each line
-        Python handled (its item is in `python_items`). `progress(rows read, bad so far)`
-        after each block."""
+        """The data lines as COPY input (see copy_options; `newline` line ends), a placeholder
+        for each line Python handled (its item is in `python_items`). `progress(rows read, bad
+        so far)` after each block."""
         stream.seek(self.header_end)
         line_no = 1  # the header
         carry = b""
