@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -32,10 +33,9 @@ def small_statistics_sample(cursor) -> None:
     cursor.execute("SELECT set_config('default_statistics_target', '10', true)")
 
 
-@contextlib.contextmanager
 def bulk_write_workers(cursor):
     """Run the statements inside with at most `settings.BULK_WRITE_WORKERS` (environment variable,
-    default 1) parallel workers each, then restore the transaction's setting.
+    default 1) parallel workers each (local_setting).
 
     In a CREATE TABLE AS of a million rows the workers only compute: the leader process alone
     writes every row they hand it, and is the slowest part. Each worker beyond the database
@@ -44,23 +44,28 @@ def bulk_write_workers(cursor):
     1.37-1.49 s, the core window 1.02-1.03 vs 1.21-1.23 s, the pairing 1.46 vs 1.68 s (median).
     Raise the setting on a server with more cores. Aggregates that write little keep the
     default (two: reconciliation's repeated references need both).
+    """
+    return local_setting(cursor, "max_parallel_workers_per_gather", str(settings.BULK_WRITE_WORKERS))
+
+
+@contextlib.contextmanager
+def local_setting(cursor, name: str, value: str):
+    """Run the statements inside with the setting `name` at `value`, then restore the transaction's
+    value (set_config(..., true): nothing outlives the transaction either way).
 
     When a statement inside fails, the transaction (or savepoint) is rolled back, and that takes
     the transaction-local setting with it: no restore then (the connection could not run one).
+    `cursor`: Django's, or a psycopg cursor (whose errors are psycopg's own).
     """
-    cursor.execute(
-        "SELECT current_setting('max_parallel_workers_per_gather'), "
-        "set_config('max_parallel_workers_per_gather', %s, true)",
-        [str(settings.BULK_WRITE_WORKERS)],
-    )
+    cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
     previous = cursor.fetchone()[0]
 
     def restore() -> None:
-        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [previous])
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, previous])
 
     try:
         yield
-    except DatabaseError:
+    except (DatabaseError, psycopg.Error):
         raise
     except Exception:
         restore()

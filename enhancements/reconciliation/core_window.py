@@ -8,9 +8,10 @@ needs already translated in SQL:
 - `expected_net`: amount minus the core row's own charges (convcharges + ep_charges + gst;
   conv_gst / endpoint_gst are the breakdown of gst, not extra deductions),
 - `trans_day`: the India calendar date (core timestamps are naive India time),
-- `trans_at`: trans_date as an instant (timestamptz), converted once here: the results
-  store it and every "still unpaired" anti-join compares with it, and converting per row
-  in each of those joins cost more than the conversion itself.
+- `trans_at`: trans_date as an instant (timestamptz, read under the core's time zone:
+  in_core_time_zone), converted once here: the results store it and every "still unpaired"
+  anti-join compares with it, and converting per row in each of those joins cost more than
+  the conversion itself.
 
 Same database (the default, as in production): the table is created by one CREATE TABLE AS
 from the core table. Core elsewhere: the window is COPied out of `core` into a table of the
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
 
 from core_legacy.sql import core_is_same_database, core_table
-from enhancements.platform.sql_session import bulk_write_workers
+from enhancements.platform.sql_session import bulk_write_workers, local_setting
 
 PAID_CODES = ("0000", "0800", "0600", "0700")
 UNPAID_CODES = ("0100", "0200", "0300", "0400")
@@ -36,16 +37,25 @@ def _codes(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-# A known code decides (digits, at most four, left-padded like normalise_status); else the word.
-# A word already in canonical form skips the regexp (the costliest part of the CASE per row);
-# the regexp gives the same answer for it.
-_CODE = "CASE WHEN length(btrim(sabpaisa_resp_code)) <= 4 THEN lpad(btrim(sabpaisa_resp_code), 4, '0') END"
-PAID_SQL = f"""CASE
+# A known code decides (one to four characters once trimmed, left-padded like normalise_status;
+# an empty cell is no code); else the word. A word already in canonical form skips the regexp
+# (the costliest part of the CASE per row); the regexp gives the same answer for it.
+_TRIMMED_CODE = r"btrim(sabpaisa_resp_code, E' \t\r\n')"
+_CODE = f"CASE WHEN length({_TRIMMED_CODE}) BETWEEN 1 AND 4 THEN lpad({_TRIMMED_CODE}, 4, '0') END"
+NORMALISED_PAID_SQL = f"""CASE
     WHEN {_CODE} IN ({_codes(PAID_CODES)}) THEN true
     WHEN {_CODE} IN ({_codes(UNPAID_CODES)}) THEN false
     WHEN status IN ({_codes(PAID_WORDS)}) THEN true
     ELSE upper(regexp_replace(coalesce(status, ''), '[[:space:]_-]', '', 'g')) IN ({_codes(PAID_WORDS)})
 END"""
+# Nearly every core row carries its code in canonical form: that is compared as it is first (a
+# simple CASE reads the cell once), which is the answer the normalised CASE gives it; only other
+# cells are trimmed and padded, twice (1M rows: the window 0.91 -> 0.77 s).
+PAID_SQL = (
+    "CASE sabpaisa_resp_code "
+    + " ".join(f"WHEN '{code}' THEN {'true' if code in PAID_CODES else 'false'}" for code in PAID_CODES + UNPAID_CODES)
+    + f" ELSE {NORMALISED_PAID_SQL} END"
+)
 
 
 def _exact(x: str) -> str:
@@ -85,7 +95,7 @@ SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code
        {{client_txn_id}} AS client_txn_id, {{settlement_utr}} AS settlement_utr,
        amount, {net_sql("coalesce(paid_amount, act_amount)", [f"coalesce({c}, 0)" for c in ("convcharges", "ep_charges", "gst")])}
          AS expected_net,
-       paid, trans_date AT TIME ZONE '{{tz}}' AS trans_at
+       paid, trans_date::timestamptz AS trans_at
 FROM {{table}}
 CROSS JOIN LATERAL (SELECT {paise_sql("coalesce(paid_amount, act_amount)")} AS amount, {PAID_SQL} AS paid) AS money
 WHERE trans_date >= '{{start}}'::timestamp AND trans_date < '{{end}}'::timestamp
@@ -100,11 +110,19 @@ ANALYZE_SQL = (
 )
 
 
-def _select(table: str, *, start: dt.date, end: dt.date, tz: str, references) -> str:
+def _select(table: str, *, start: dt.date, end: dt.date, references) -> str:
+    """The window's SELECT; run it under the core's time zone (in_core_time_zone)."""
     # A reference no rule of the run can use (no rule names it, or the file's lines never carry
     # it) stays empty: a third of the window's width, and its trim per row, saved.
     refs = {ref: f"nullif(btrim({ref}), '')" if ref in references else "NULL::text" for ref in REFERENCES}
-    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), tz=tz.replace("'", "''"), **refs)
+    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), **refs)
+
+
+def in_core_time_zone(cursor, tz: str):
+    """The session's time zone set to the core's for the statements inside: the window reads
+    trans_date::timestamptz, which is trans_date AT TIME ZONE tz (the same conversion of a local
+    time), without looking the zone up by its name for every row (1M rows: 0.06 s)."""
+    return local_setting(cursor, "TimeZone", tz)
 
 
 # Local buffers for the session's temporary tables (PostgreSQL's default is 8MB): with them
@@ -137,8 +155,9 @@ def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, re
             # Materialised once: the matching scans the window several times, and reading
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
-            sql = _select(core_table("transaction_detail"), start=start, end=end, tz=tz, references=references)
-            with bulk_write_workers(cursor):  # the leader writes the whole window (see there)
+            sql = _select(core_table("transaction_detail"), start=start, end=end, references=references)
+            # bulk_write_workers: the leader writes the whole window (see there)
+            with in_core_time_zone(cursor, tz), bulk_write_workers(cursor):
                 cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
             cursor.execute(ANALYZE_SQL.format(table=table))
             return "selected"
@@ -156,10 +175,13 @@ def _copy_window_from_core(cursor, *, table: str, start: dt.date, end: dt.date, 
     )
     source = connections["core"]
     source.ensure_connection()
-    select = _select("transaction_detail", start=start, end=end, tz=tz, references=references)
-    with source.connection.cursor() as src, src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
-        f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
-    ) as into:
-        for block in out:
-            into.write(block)
+    select = _select("transaction_detail", start=start, end=end, references=references)
+    # In a transaction (or savepoint) of its own on `core`, which the time zone lasts for; the
+    # instants come out with their offset, so this side's zone does not matter.
+    with source.connection.transaction(), source.connection.cursor() as src:
+        with in_core_time_zone(src, tz), src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
+            f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
+        ) as into:
+            for block in out:
+                into.write(block)
     cursor.execute(ANALYZE_SQL.format(table=table))

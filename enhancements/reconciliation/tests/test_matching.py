@@ -248,10 +248,61 @@ def test_core_in_another_database_is_copied_into_a_staging_table(core_rows, gate
 
     monkeypatch.setattr(core_window, "core_is_same_database", lambda: False)
     monkeypatch.setattr(core_window, "_copy_window_from_core", counting_copy)
-    t = core_rows.transaction(paid_amount=99.99, act_amount=99.99)
+    t = core_rows.transaction(paid_amount=99.99, act_amount=99.99, trans_date=dt.datetime(2026, 11, 20, 23, 45, 10))
     run = reconcile(gateway_file([gateway_line(txn_id=t["txn_id"], amount="99.99")]))
-    assert ReconResult.objects.get(run=run).outcome == "MATCHED"
+    result = ReconResult.objects.get(run=run)
+    assert result.outcome == "MATCHED"
+    # The core's naive India time, as the instant it names.
+    assert result.trans_date == dt.datetime(2026, 11, 20, 18, 15, 10, tzinfo=dt.UTC)
     assert len(copies) == 1  # the window was streamed out of `core`, not read across databases
+
+
+def test_results_name_the_core_time_as_an_instant_and_the_session_keeps_its_time_zone(
+    core_rows, gateway_file, rules, reconcile
+):
+    rules({"reference": "txn_id"})
+    late = core_rows.transaction(trans_date=dt.datetime(2026, 11, 20, 23, 45, 10))
+    early = core_rows.transaction(trans_date=dt.datetime(2026, 11, 21, 0, 5))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW TimeZone")
+        (zone,) = cursor.fetchone()
+    run = reconcile(gateway_file([gateway_line(txn_id=late["txn_id"]), gateway_line(txn_id=early["txn_id"])]))
+    assert dict(ReconResult.objects.filter(run=run).values_list("txn_id", "trans_date")) == {
+        late["txn_id"]: dt.datetime(2026, 11, 20, 18, 15, 10, tzinfo=dt.UTC),
+        early["txn_id"]: dt.datetime(2026, 11, 20, 18, 35, tzinfo=dt.UTC),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW TimeZone")
+        assert cursor.fetchone() == (zone,)
+
+
+def test_window_reads_a_canonical_code_as_the_normalised_status_does():
+    """The window's paid test compares canonical codes as they are, every other cell after trimming
+    and padding: the same answer for every code and word, and the core's own reading (normalise_status)."""
+    from core_legacy.conversions import LegacyValueError, PaymentStatus, normalise_status
+    from enhancements.reconciliation.core_window import NORMALISED_PAID_SQL, PAID_SQL
+
+    money_moved = {PaymentStatus.SUCCESS, PaymentStatus.SETTLED, PaymentStatus.REFUND_INITIATED, PaymentStatus.REFUNDED}
+    codes = ["0000", "0100", "0200", "0300", "0400", "0600", "0700", "0800", "0", "300", " 0800 ", "00000", "0500",
+             "E05", "NA", "\t0300\n", " ", "", None]  # fmt: skip
+    words = ["SUCCESS", "Success", " paid ", "settled", "REFUND_INITIATED", "refund-initiated", "FAILED", "failed", "INITIATED",
+             "pending", "", None]  # fmt: skip
+    pairs = [(code, word) for code in codes for word in words]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sabpaisa_resp_code, status, {PAID_SQL}, {NORMALISED_PAID_SQL} "
+            f"FROM unnest(%s::text[], %s::text[]) AS v(sabpaisa_resp_code, status)",
+            [[c for c, _ in pairs], [w for _, w in pairs]],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == len(pairs)
+    for code, word, paid, normalised in rows:
+        assert paid is normalised, (code, word)
+        try:
+            status = normalise_status(word, code, table="transaction_detail", key=1)[0]
+        except LegacyValueError:
+            status = None
+        assert paid is (status in money_moved), (code, word)
 
 
 def test_file_without_dates_needs_a_window(core_rows, import_file, rules, reconcile):
