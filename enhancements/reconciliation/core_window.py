@@ -83,14 +83,14 @@ def net_sql(amount: str, charges: list[str]) -> str:
 
 
 COLUMNS = (
-    "txn_id", "trans_date", "trans_day", "client_id", "client_code", "payment_mode", "bank_txn_id", "pg_txn_id",
+    "txn_id", "trans_day", "client_id", "client_code", "payment_mode", "bank_txn_id", "pg_txn_id",
     "client_txn_id", "settlement_utr", "amount", "expected_net", "paid", "trans_at",
 )  # fmt: skip
 
 REFERENCES = ("bank_txn_id", "pg_txn_id", "client_txn_id", "settlement_utr")  # besides txn_id, always kept
 
 SELECT_SQL = f"""
-SELECT txn_id, trans_date, trans_date::date AS trans_day, client_id, client_code, payment_mode,
+SELECT txn_id, trans_date::date AS trans_day, client_id, client_code, {{payment_mode}} AS payment_mode,
        {{bank_txn_id}} AS bank_txn_id, {{pg_txn_id}} AS pg_txn_id,
        {{client_txn_id}} AS client_txn_id, {{settlement_utr}} AS settlement_utr,
        amount, {net_sql("coalesce(paid_amount, act_amount)", [f"coalesce({c}, 0)" for c in ("convcharges", "ep_charges", "gst")])}
@@ -105,17 +105,20 @@ WHERE trans_date >= '{{start}}'::timestamp AND trans_date < '{{end}}'::timestamp
 # Statistics only for the columns the joins and filters use: ANALYZE of every column (text
 # sorts included) costs a third of building the window.
 ANALYZE_SQL = (
-    "ANALYZE {table} (txn_id, trans_date, trans_at, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, paid, "
+    "ANALYZE {table} (txn_id, trans_day, trans_at, bank_txn_id, pg_txn_id, client_txn_id, settlement_utr, paid, "
     "payment_mode)"
 )
 
 
-def _select(table: str, *, start: dt.date, end: dt.date, references) -> str:
+def _select(table: str, *, start: dt.date, end: dt.date, references, payment_mode: bool) -> str:
     """The window's SELECT; run it under the core's time zone (in_core_time_zone)."""
     # A reference no rule of the run can use (no rule names it, or the file's lines never carry
-    # it) stays empty: a third of the window's width, and its trim per row, saved.
+    # it) stays empty: a third of the window's width, and its trim per row, saved. So does the
+    # payment mode when no rule filters by it. (The window's rows are written by one process:
+    # each byte of its width counts. Nor does it keep trans_date: trans_day and trans_at say it.)
     refs = {ref: f"nullif(btrim({ref}), '')" if ref in references else "NULL::text" for ref in REFERENCES}
-    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), **refs)
+    mode = "payment_mode" if payment_mode else "NULL::text"
+    return SELECT_SQL.format(table=table, start=start.isoformat(), end=end.isoformat(), payment_mode=mode, **refs)
 
 
 def in_core_time_zone(cursor, tz: str):
@@ -144,10 +147,12 @@ def raise_temp_buffers(cursor) -> None:
         pass  # temporary tables were used earlier in this session: keep its size
 
 
-def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, references=REFERENCES) -> str:
+def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, references=REFERENCES,
+                        payment_mode: bool = True) -> str:
     """Create the unlogged `table` with the core window for India dates [start, end) on
     `default`, inside the caller's transaction (which drops it: matching.drop_scratch); returns
-    how it was made. `references`: the reference columns the run matches on (txn_id always)."""
+    how it was made. `references`: the reference columns the run matches on (txn_id always);
+    `payment_mode`: whether some rule filters by it (else the column is empty)."""
     with connection.cursor() as cursor:
         raise_temp_buffers(cursor)
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
@@ -155,27 +160,30 @@ def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, re
             # Materialised once: the matching scans the window several times, and reading
             # computed columns is far cheaper than re-evaluating them (the status CASE, the
             # expected net) in every join.
-            sql = _select(core_table("transaction_detail"), start=start, end=end, references=references)
+            sql = _select(core_table("transaction_detail"), start=start, end=end, references=references,
+                          payment_mode=payment_mode)
             # bulk_write_workers: the leader writes the whole window (see there)
             with in_core_time_zone(cursor, tz), bulk_write_workers(cursor):
                 cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
             cursor.execute(ANALYZE_SQL.format(table=table))
             return "selected"
-        _copy_window_from_core(cursor, table=table, start=start, end=end, tz=tz, references=references)
+        _copy_window_from_core(cursor, table=table, start=start, end=end, tz=tz, references=references,
+                               payment_mode=payment_mode)
         return "copied"
 
 
-def _copy_window_from_core(cursor, *, table: str, start: dt.date, end: dt.date, tz: str, references) -> None:
+def _copy_window_from_core(cursor, *, table: str, start: dt.date, end: dt.date, tz: str, references,
+                           payment_mode: bool) -> None:
     # Core in another database: stream the window out of `core` and into the table.
     cursor.execute(
         f"""CREATE UNLOGGED TABLE {table} (
-            txn_id text, trans_date timestamp, trans_day date, client_id int, client_code text, payment_mode text,
+            txn_id text, trans_day date, client_id int, client_code text, payment_mode text,
             bank_txn_id text, pg_txn_id text, client_txn_id text, settlement_utr text,
             amount numeric, expected_net numeric, paid boolean, trans_at timestamptz)"""
     )
     source = connections["core"]
     source.ensure_connection()
-    select = _select("transaction_detail", start=start, end=end, references=references)
+    select = _select("transaction_detail", start=start, end=end, references=references, payment_mode=payment_mode)
     # In a transaction (or savepoint) of its own on `core`, which the time zone lasts for; the
     # instants come out with their offset, so this side's zone does not matter.
     with source.connection.transaction(), source.connection.cursor() as src:

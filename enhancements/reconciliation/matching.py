@@ -258,7 +258,7 @@ def _one_to_one(rule: RuleSpec, guarded: bool, lines: str, t: Scratch, repeats: 
     return f"""{unique}
     UNION ALL
     SELECT {outer} FROM (
-        SELECT {columns}, row_number() OVER (PARTITION BY c.txn_id, c.trans_date ORDER BY e.line_no)
+        SELECT {columns}, row_number() OVER (PARTITION BY c.txn_id, c.trans_at ORDER BY e.line_no)
         {base(shared_lines, shared_core)} {shared_filter}
     ) AS r_all ({names}, nth_line) WHERE nth_line = 1"""
 
@@ -522,9 +522,9 @@ def stage_missing_in_bank(
         cursor.execute("DROP TABLE IF EXISTS recon_missing_in_bank")
         cursor.execute(
             f"""CREATE TEMPORARY TABLE recon_missing_in_bank ON COMMIT DROP AS
-            SELECT c.txn_id, c.trans_date, c.client_id, c.client_code, c.amount, c.trans_day
+            SELECT c.txn_id, c.trans_at AT TIME ZONE %(tz)s AS trans_date, c.client_id, c.client_code, c.amount, c.trans_day
             FROM {t.core} c
-            WHERE c.paid AND c.trans_date >= %(start)s::timestamp AND c.trans_date < %(end)s::timestamp {mode_filter}
+            WHERE c.paid AND c.trans_day >= %(start)s::date AND c.trans_day < %(end)s::date {mode_filter}
               AND NOT EXISTS (SELECT 1 FROM {t.pairs} p WHERE p.txn_id = c.txn_id AND p.trans_date = c.trans_at)
               {others}""",
             {"start": start.isoformat(), "end": end.isoformat(), "modes": modes or [], "tz": tz, "runs": other_runs},

@@ -102,7 +102,8 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
     scratch = matching.Scratch(run.pk, in_place=first_execution and not run.dry_run)
     core_window = (first - drift, end + drift)
     carried = matching.carried_references(file_id=file.pk, lines=lines, references=[s.reference for s in specs])
-    prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried)
+    prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried,
+                        payment_mode=any(s.payment_modes for s in specs))
     summary: dict = {}
     with transaction.atomic():
         paired = matching.apply_rules(file_id=file.pk, lines=lines, rules=specs, tz=tz, carried=carried, t=scratch)

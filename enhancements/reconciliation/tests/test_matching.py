@@ -235,6 +235,15 @@ def test_first_matching_rule_wins_and_filters_apply(core_rows, gateway_file, rul
     assert rules_of(run) == {upi["txn_id"]: by_txn.pk}
 
 
+def test_missing_in_bank_covers_only_the_payment_modes_the_rules_cover(core_rows, gateway_file, rules, reconcile):
+    rules({"reference": "txn_id", "payment_modes": ["UPI"]})
+    upi = core_rows.transaction(payment_mode="UPI")
+    missing_upi = core_rows.transaction(payment_mode="UPI")
+    core_rows.transaction(payment_mode="Net Banking")  # no rule reconciles net banking: not reported
+    run = reconcile(gateway_file([gateway_line(txn_id=upi["txn_id"])]))
+    assert [(m.type, m.txn_id) for m in Mismatch.objects.filter(run=run)] == [("MISSING_IN_BANK", missing_upi["txn_id"])]
+
+
 def test_core_in_another_database_is_copied_into_a_staging_table(core_rows, gateway_file, rules, reconcile, monkeypatch):
     from enhancements.reconciliation import core_window
 
