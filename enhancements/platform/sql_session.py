@@ -51,7 +51,8 @@ def bulk_write_workers(cursor):
 @contextlib.contextmanager
 def local_setting(cursor, name: str, value: str):
     """Run the statements inside with the setting `name` at `value`, then restore the transaction's
-    value (set_config(..., true): nothing outlives the transaction either way).
+    value (set_config(..., true): nothing outlives the transaction either way). The restore is a
+    statement of the cursor's: fetch a query's rows inside.
 
     When a statement inside fails, the transaction (or savepoint) is rolled back, and that takes
     the transaction-local setting with it: no restore then (the connection could not run one).

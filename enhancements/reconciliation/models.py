@@ -58,6 +58,10 @@ class SettlementFile(models.Model):
     rows_skipped = models.IntegerField(default=0)
     first_date = models.DateField(null=True, blank=True)
     last_date = models.DateField(null=True, blank=True)
+    # The reference fields (txn_id, utr...) some imported line may carry: a superset, found by
+    # the import's own passes, so that a run need not read the lines to skip the rules on the
+    # others. NULL: imported before it was recorded (the run then reads the lines).
+    carried_references = models.JSONField(null=True, blank=True, editable=False)
     error = models.TextField(blank=True, default="")
 
     class Meta:

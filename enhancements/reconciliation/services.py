@@ -101,7 +101,11 @@ def _execute(*, run_id: int, window: tuple[dt.date, dt.date] | None) -> Reconcil
         lines = storage.file_lines(cursor, file.pk)
     scratch = matching.Scratch(run.pk, in_place=first_execution and not run.dry_run)
     core_window = (first - drift, end + drift)
-    carried = matching.carried_references(file_id=file.pk, lines=lines, references=[s.reference for s in specs])
+    references = {s.reference for s in specs}
+    if file.carried_references is None:  # imported before the import recorded them
+        carried = matching.carried_references(file_id=file.pk, lines=lines, references=references)
+    else:
+        carried = references & set(file.carried_references)
     prepare_core_window(table=scratch.core, start=core_window[0], end=core_window[1], tz=tz, references=carried,
                         payment_mode=any(s.payment_modes for s in specs))
     summary: dict = {}

@@ -41,6 +41,20 @@ def test_import_streams_lines_into_staging_and_records_the_upload(gateway_file, 
     assert entry.net == Decimal("107.25")  # the file's own Settlement Amount column
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["bulk", "streamed"])
+def test_import_records_which_references_the_lines_carry(gateway_file, streamed):
+    lines = [gateway_line(txn_id=f"T{i}") for i in range(5)] + [gateway_line(txn_id="T9", utr="UTR-9")]
+    if streamed:
+        lines.append(gateway_line(txn_id="T10", mode="UPI, intent"))  # a quoted field: streamed
+    record = gateway_file(lines)
+    # No line has a Reference Id (pg_txn_id): a run skips the rules on it without reading the lines.
+    assert record.carried_references == ["settlement_utr", "txn_id"]
+    # A reference only a line the bulk path hands to Python carries (a padded amount) counts too.
+    record = gateway_file([gateway_line(txn_id="T1"), [*gateway_line(txn_id="T2", pg_txn_id="PG-2")[:2], " 5.00",
+                                                       *gateway_line()[3:]]])  # fmt: skip
+    assert record.carried_references == ["pg_txn_id", "txn_id"]
+
+
 def test_same_file_twice_is_refused_naming_the_first_upload(gateway_file):
     lines = [gateway_line(txn_id="T1")]
     first = gateway_file(lines)

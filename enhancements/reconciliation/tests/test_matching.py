@@ -235,6 +235,23 @@ def test_first_matching_rule_wins_and_filters_apply(core_rows, gateway_file, rul
     assert rules_of(run) == {upi["txn_id"]: by_txn.pk}
 
 
+def test_a_file_imported_before_its_references_were_recorded_reconciles_the_same(
+    core_rows, gateway_file, rules, reconcile
+):
+    by_txn, by_pg = rules({"reference": "txn_id"}, {"reference": "pg_txn_id"})
+    a = core_rows.transaction()
+    core_rows.transaction(pg_txn_id="PG-B")
+    core_rows.transaction()  # paid, in no line
+    file = gateway_file([gateway_line(txn_id=a["txn_id"]), gateway_line(pg_txn_id="PG-B"), gateway_line(txn_id="NOPE")])
+    assert file.carried_references == ["pg_txn_id", "txn_id"]
+    recorded = reconcile(file, dry_run=True).summary
+    file.carried_references = None
+    file.save(update_fields=["carried_references"])
+    assert reconcile(file, dry_run=True).summary == recorded
+    assert recorded["pairs_by_rule"] == {by_txn.name: 1, by_pg.name: 1}
+    assert (recorded["mismatches"]["MISSING_IN_BANK"]["count"], recorded["mismatches"]["MISSING_IN_SYSTEM"]["count"]) == (1, 1)
+
+
 def test_missing_in_bank_covers_only_the_payment_modes_the_rules_cover(core_rows, gateway_file, rules, reconcile):
     rules({"reference": "txn_id", "payment_modes": ["UPI"]})
     upi = core_rows.transaction(payment_mode="UPI")
