@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -51,12 +50,14 @@ def bulk_write_workers(cursor):
 @contextlib.contextmanager
 def local_setting(cursor, name: str, value: str):
     """Run the statements inside with the setting `name` at `value`, then restore the transaction's
-    value (set_config(..., true): nothing outlives the transaction either way). The restore is a
-    statement of the cursor's: fetch a query's rows inside.
+    value. The setting is transaction-local (set_config(..., true)), so use this inside a
+    transaction, as set-based work runs (outside one it would end with its own statement). The
+    restore is a statement of the cursor's (Django's): fetch a query's rows inside.
 
-    When a statement inside fails, the transaction (or savepoint) is rolled back, and that takes
-    the transaction-local setting with it: no restore then (the connection could not run one).
-    `cursor`: Django's, or a psycopg cursor (whose errors are psycopg's own).
+    A statement that fails inside aborts the transaction, and the rollback of the savepoint or
+    transaction around this block (transaction.atomic) takes the setting with it. The restore is
+    still attempted, for a caller that catches the error elsewhere; in an aborted transaction it
+    cannot run, and its own error is ignored.
     """
     cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
     previous = cursor.fetchone()[0]
@@ -66,7 +67,9 @@ def local_setting(cursor, name: str, value: str):
 
     try:
         yield
-    except (DatabaseError, psycopg.Error):
+    except DatabaseError:
+        with contextlib.suppress(DatabaseError):
+            restore()
         raise
     except Exception:
         restore()

@@ -38,7 +38,8 @@ def _codes(values) -> str:
 
 
 # A known code decides (one to four characters once trimmed, left-padded like normalise_status;
-# an empty cell is no code); else the word. A word already in canonical form skips the regexp
+# an empty cell is no code; Python's strip() also drops rarer whitespace, \v \f and the like,
+# which no core code carries); else the word. A word already in canonical form skips the regexp
 # (the costliest part of the CASE per row); the regexp gives the same answer for it.
 _TRIMMED_CODE = r"btrim(sabpaisa_resp_code, E' \t\r\n')"
 _CODE = f"CASE WHEN length({_TRIMMED_CODE}) BETWEEN 1 AND 4 THEN lpad({_TRIMMED_CODE}, 4, '0') END"
@@ -122,9 +123,12 @@ def _select(table: str, *, start: dt.date, end: dt.date, references, payment_mod
 
 
 def in_core_time_zone(cursor, tz: str):
-    """The session's time zone set to the core's for the statements inside: the window reads
-    trans_date::timestamptz, which is trans_date AT TIME ZONE tz (the same conversion of a local
-    time), without looking the zone up by its name for every row (1M rows: 0.06 s)."""
+    """The session's time zone set to the core's for the statements inside (local_setting: in a
+    transaction.atomic of their own). The window reads trans_date::timestamptz, which is
+    trans_date AT TIME ZONE tz (the same conversion of a local time, for an IANA zone name like
+    CORE_TIME_ZONE, which core_legacy reads with ZoneInfo), without looking the zone up by its
+    name for every row (1M rows: 0.06 s). Nothing inside may read an instant back through
+    Django: its loader takes the session's zone for UTC."""
     return local_setting(cursor, "TimeZone", tz)
 
 
@@ -163,7 +167,7 @@ def prepare_core_window(*, table: str, start: dt.date, end: dt.date, tz: str, re
             sql = _select(core_table("transaction_detail"), start=start, end=end, references=references,
                           payment_mode=payment_mode)
             # bulk_write_workers: the leader writes the whole window (see there)
-            with in_core_time_zone(cursor, tz), bulk_write_workers(cursor):
+            with transaction.atomic(), in_core_time_zone(cursor, tz), bulk_write_workers(cursor):
                 cursor.execute(f"CREATE UNLOGGED TABLE {table} AS {sql}")
             cursor.execute(ANALYZE_SQL.format(table=table))
             return "selected"
@@ -181,13 +185,11 @@ def _copy_window_from_core(cursor, *, table: str, start: dt.date, end: dt.date, 
             bank_txn_id text, pg_txn_id text, client_txn_id text, settlement_utr text,
             amount numeric, expected_net numeric, paid boolean, trans_at timestamptz)"""
     )
-    source = connections["core"]
-    source.ensure_connection()
     select = _select("transaction_detail", start=start, end=end, references=references, payment_mode=payment_mode)
     # In a transaction (or savepoint) of its own on `core`, which the time zone lasts for; the
     # instants come out with their offset, so this side's zone does not matter.
-    with source.connection.transaction(), source.connection.cursor() as src:
-        with in_core_time_zone(src, tz), src.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
+    with transaction.atomic(using="core"), connections["core"].cursor() as src:
+        with in_core_time_zone(src, tz), src.cursor.copy(f"COPY ({select}) TO STDOUT") as out, cursor.cursor.copy(
             f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
         ) as into:
             for block in out:

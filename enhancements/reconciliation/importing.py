@@ -43,6 +43,9 @@ from integrations.settlement_files.rows import ABSENT_WORDS, MAX_TEXT
 from . import storage
 from .models import MappingProfileRecord, QuarantinedRow, SettlementFile
 
+# _write_items reads a row's reference fields by position.
+assert ENTRY_FIELDS[: len(REFERENCE_FIELDS)] == REFERENCE_FIELDS
+
 # Row-level report rows kept per file; beyond it only the count grows (a 1M-line garbage
 # file must not exhaust memory or the table).
 MAX_REPORTED_ROWS = 50_000

@@ -40,3 +40,15 @@ def test_a_bulk_write_that_fails_in_python_restores_the_setting(settings):
             assert _workers(cursor) == str(int(before) + 3)
             int("not a number")
         assert _workers(cursor) == before
+
+
+def test_an_error_rolled_back_inside_the_block_still_restores_the_setting(settings):
+    """A savepoint inside the block took the failed statement back; its error passes through
+    the block, which restores the setting for the rest of the transaction."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        before = _workers(cursor)
+        settings.BULK_WRITE_WORKERS = int(before) + 3
+        with pytest.raises(DatabaseError, match="division by zero"), bulk_write_workers(cursor):
+            with transaction.atomic():
+                cursor.execute("SELECT 1 / 0")
+        assert _workers(cursor) == before

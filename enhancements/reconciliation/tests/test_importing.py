@@ -47,12 +47,19 @@ def test_import_records_which_references_the_lines_carry(gateway_file, streamed)
     if streamed:
         lines.append(gateway_line(txn_id="T10", mode="UPI, intent"))  # a quoted field: streamed
     record = gateway_file(lines)
+    record.refresh_from_db()
     # No line has a Reference Id (pg_txn_id): a run skips the rules on it without reading the lines.
     assert record.carried_references == ["settlement_utr", "txn_id"]
-    # A reference only a line the bulk path hands to Python carries (a padded amount) counts too.
-    record = gateway_file([gateway_line(txn_id="T1"), [*gateway_line(txn_id="T2", pg_txn_id="PG-2")[:2], " 5.00",
-                                                       *gateway_line()[3:]]])  # fmt: skip
+
+
+def test_a_reference_only_a_line_python_reads_carries_is_recorded(gateway_file):
+    # The bulk path hands the line with a padded amount to Python; its Reference Id counts.
+    padded = gateway_line(txn_id="T2", pg_txn_id="PG-2")
+    padded[2] = " 5.00"
+    record = gateway_file([gateway_line(txn_id="T1"), padded])
+    record.refresh_from_db()
     assert record.carried_references == ["pg_txn_id", "txn_id"]
+    assert SettlementEntry.objects.get(file=record, line_no=3).pg_txn_id == "PG-2"
 
 
 def test_same_file_twice_is_refused_naming_the_first_upload(gateway_file):

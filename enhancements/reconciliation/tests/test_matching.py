@@ -252,6 +252,42 @@ def test_a_file_imported_before_its_references_were_recorded_reconciles_the_same
     assert (recorded["mismatches"]["MISSING_IN_BANK"]["count"], recorded["mismatches"]["MISSING_IN_SYSTEM"]["count"]) == (1, 1)
 
 
+def test_missing_in_bank_names_the_core_row_by_its_india_time_and_keeps_to_the_files_dates(
+    core_rows, gateway_file, rules, reconcile
+):
+    rules({"reference": "txn_id", "date_drift_days": 2})
+    seen = core_rows.transaction(trans_date=dt.datetime(2026, 11, 20, 9, 0))
+    late = core_rows.transaction(trans_date=dt.datetime(2026, 11, 20, 23, 45, 10))
+    core_rows.transaction(trans_date=dt.datetime(2026, 11, 21, 0, 0))  # the day after the file's last: in the window only
+    core_rows.transaction(trans_date=dt.datetime(2026, 11, 19, 23, 59, 59))  # the day before its first
+    core_rows.transaction(trans_date=dt.datetime(2026, 11, 20, 12, 0), status="FAILED", sabpaisa_resp_code="")  # no code
+    run = reconcile(gateway_file([gateway_line(txn_id=seen["txn_id"])]))
+    (missing,) = Mismatch.objects.filter(run=run)
+    assert (missing.type, missing.txn_id) == ("MISSING_IN_BANK", late["txn_id"])
+    # The fingerprint (a re-run upserts on it) names the row by its core time, India time.
+    assert missing.fingerprint == f"MISSING_IN_BANK:{late['txn_id']}:2026-11-20T23:45:10.000000"
+    assert missing.detail == "paid in the core on 2026-11-20, in no settlement line"
+
+
+def test_a_run_reads_the_references_its_file_recorded_and_scans_only_an_older_file(
+    core_rows, gateway_file, rules, reconcile, monkeypatch
+):
+    from enhancements.reconciliation import matching
+
+    rules({"reference": "txn_id"}, {"reference": "pg_txn_id"})
+    t = core_rows.transaction()
+    file = gateway_file([gateway_line(txn_id=t["txn_id"])])
+    scans = []
+    real_scan = matching.carried_references
+    monkeypatch.setattr(matching, "carried_references", lambda **kw: scans.append(kw) or real_scan(**kw))
+    assert reconcile(file, dry_run=True).summary["matched_lines"] == 1
+    assert scans == []
+    file.carried_references = None  # imported before the import recorded them
+    file.save(update_fields=["carried_references"])
+    assert reconcile(file, dry_run=True).summary["matched_lines"] == 1
+    assert len(scans) == 1
+
+
 def test_missing_in_bank_covers_only_the_payment_modes_the_rules_cover(core_rows, gateway_file, rules, reconcile):
     rules({"reference": "txn_id", "payment_modes": ["UPI"]})
     upi = core_rows.transaction(payment_mode="UPI")
